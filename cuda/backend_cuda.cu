@@ -1,0 +1,68 @@
+// The cuda backend: probes for a driver and device at load (the runtime is linked statically, so this
+// works on machines without NVIDIA software and reports why CUDA is unavailable), device memory behind
+// the caching allocator, synchronous copies, and the launchers implemented so far.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "hgc/backend.h"
+#include "launch.cuh"
+#include "storage_kernels.cuh"
+
+namespace hgc {
+namespace {
+
+void* cuda_alloc(size_t bytes) {
+  void* p = nullptr;
+  if (cudaMalloc(&p, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  return p;
+}
+
+void cuda_free(void* p) { cudaFree(p); }
+
+void copy_to_host(void* dst, const void* src, size_t bytes) {
+  cuda::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy to host");
+}
+void copy_from_host(void* dst, const void* src, size_t bytes) {
+  cuda::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to device");
+}
+void copy_device(void* dst, const void* src, size_t bytes) {
+  cuda::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
+}
+
+std::string probe() {
+  int count = 0;
+  cudaError_t err = cudaGetDeviceCount(&count);
+  if (err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice) {
+    cudaGetLastError();
+    return std::string(err == cudaErrorNoDevice ? "no CUDA device: " : "no CUDA driver: ") + cudaGetErrorName(err);
+  }
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("CUDA unavailable: ") + cudaGetErrorName(err);
+  }
+  if (count == 0) return "no CUDA device found";
+  return "";
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend() {
+  auto b = std::make_unique<Backend>();
+  b->name = "cuda";
+  b->reason = probe();
+  b->available = b->reason.empty();
+  b->allocator = std::make_unique<CachingAllocator>("cuda", cuda_alloc, cuda_free);
+  b->copy_to_host = copy_to_host;
+  b->copy_from_host = copy_from_host;
+  b->copy_device = copy_device;
+  b->launch.fill = cuda::fill;
+  b->launch.randn = cuda::randn;
+  b->launch.cast = cuda::cast;
+  return b;
+}
+
+}  // namespace hgc

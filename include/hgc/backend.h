@@ -1,0 +1,40 @@
+// A backend is a device's allocator, copies and a table of raw-pointer launchers (DESIGN.md layer 1/2).
+// Op entries (src/native/core/ops/) validate tensors and call the launchers; a launcher left null means
+// the op is not implemented on that device, which the entry reports as Error(DEVICE).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hgc/allocator.h"
+#include "hgc/dtype.h"
+#include "hgc/launchers.h"
+
+namespace hgc {
+
+struct Backend {
+  std::string name;
+  bool available = false;
+  std::string reason;  // why it is unavailable, empty when available
+  std::unique_ptr<CachingAllocator> allocator;
+
+  // Copies of `bytes` bytes. Host pointers are ordinary CPU memory.
+  void (*copy_to_host)(void* dst_host, const void* src, size_t bytes) = nullptr;
+  void (*copy_from_host)(void* dst, const void* src_host, size_t bytes) = nullptr;
+  void (*copy_device)(void* dst, const void* src, size_t bytes) = nullptr;
+
+  Launchers launch;
+};
+
+// The backends compiled into this addon, in a fixed order: cpu first.
+const std::vector<Backend*>& backends();
+
+// The backend named `name`; Error(DEVICE) when unknown or unavailable (with the reason).
+Backend& backend_by_name(const std::string& name);
+
+// Registration hooks implemented by each backend's source (cpu always; cuda when built with CUDA).
+std::unique_ptr<Backend> make_cpu_backend();
+std::unique_ptr<Backend> make_cuda_backend();
+
+}  // namespace hgc

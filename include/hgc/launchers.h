@@ -1,0 +1,30 @@
+// The launcher table of a backend: one entry per op family, raw pointers only. Null = not implemented.
+#pragma once
+#include <cstdint>
+
+#include "hgc/dtype.h"
+#include "hgc/op_args.h"
+
+namespace hgc {
+
+struct Launchers {
+  void (*fill)(void* dst, DType dtype, int64_t n, float value) = nullptr;
+  void (*randn)(void* dst, DType dtype, int64_t n, uint64_t seed) = nullptr;
+  void (*cast)(const void* src, DType from, void* dst, DType to, int64_t n) = nullptr;
+  void (*strided_copy)(const StridedCopyArgs&) = nullptr;
+
+  void (*gemm)(const GemmArgs&) = nullptr;
+  void (*conv2d)(const Conv2dArgs&) = nullptr;
+  void (*attention)(const AttentionArgs&) = nullptr;
+  void (*group_norm)(const GroupNormArgs&) = nullptr;
+  void (*layer_norm)(const LayerNormArgs&) = nullptr;
+  void (*binary)(const BinaryArgs&) = nullptr;
+  void (*unary)(const UnaryArgs&) = nullptr;
+  void (*geglu)(const GegluArgs&) = nullptr;
+  void (*softmax)(const SoftmaxArgs&) = nullptr;
+  void (*upsample2x)(const Upsample2xArgs&) = nullptr;
+  void (*timestep_embedding)(const TimestepEmbeddingArgs&) = nullptr;
+  double (*reduce)(const ReduceArgs&) = nullptr;
+};
+
+}  // namespace hgc

@@ -1,0 +1,162 @@
+// Arguments of the raw-pointer launchers every backend implements (DESIGN.md layer 1). Pointers are device
+// pointers of the backend that runs the launcher; compute ops take f32 data. Shapes have been validated
+// by the op entry before any launcher sees them.
+#pragma once
+#include <cstdint>
+
+namespace hgc {
+
+constexpr int kMaxDims = 8;
+
+enum class Activation : int { None = 0, GeluErf = 1, GeluTanh = 2, Silu = 3, QuickGelu = 4 };
+
+// C[b] = act(op(A[b]) · op(B[b]) + bias) + residual[b], for b in [0, batch).
+// op(A) is M×K: A[m*lda + k], or A[k*lda + m] when trans_a. op(B) is K×N: B[k*ldb + n], or B[n*ldb + k]
+// when trans_b. C[m*ldc + n]. bias has N entries (nullable); residual uses C's layout (nullable, may alias C).
+struct GemmArgs {
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  const float* a = nullptr;
+  int64_t lda = 0, stride_a = 0;
+  bool trans_a = false;
+  const float* b = nullptr;
+  int64_t ldb = 0, stride_b = 0;
+  bool trans_b = false;
+  float* c = nullptr;
+  int64_t ldc = 0, stride_c = 0;
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  int64_t stride_residual = 0;
+  Activation act = Activation::None;
+};
+
+// y = conv(x, w) + bias + residual, NCHW. x [n, cin, h, w], w [cout, cin, kh, kw], y [n, cout, oh, ow],
+// oh = (h + 2*pad - kh) / stride + 1. bias [cout] and residual (y's shape) are nullable.
+struct Conv2dArgs {
+  int64_t n = 0, cin = 0, h = 0, w = 0, cout = 0, kh = 0, kw = 0, stride = 1, pad = 0, oh = 0, ow = 0;
+  const float* x = nullptr;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  float* y = nullptr;
+};
+
+// Multi-head scaled dot-product attention. q [batch, n, heads*head_dim], k and v [batch, m, heads*head_dim],
+// out [batch, n, heads*head_dim]; row strides are given (so q/k/v may be column slices of a fused projection).
+// Compute: streaming (flash-style) softmax, never materialising the n×m scores.
+// Capture: as compute, and also writes probs [batch, heads, n, m] = softmax(q·kᵀ·scale).
+// Replay: out = probs · v only (q and k unused).
+enum class AttentionMode : int { Compute = 0, Capture = 1, Replay = 2 };
+struct AttentionArgs {
+  int64_t batch = 0, n = 0, m = 0, heads = 0, head_dim = 0;
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t q_row_stride = 0, k_row_stride = 0, v_row_stride = 0;  // elements between consecutive tokens
+  float* out = nullptr;
+  int64_t out_row_stride = 0;
+  float scale = 1.0f;
+  bool causal = false;  // query i sees keys j <= i + (m - n)
+  AttentionMode mode = AttentionMode::Compute;
+  float* probs = nullptr;  // written in Capture, read in Replay
+};
+
+// Normalisation over groups of channels: x [n, channels, spatial]; each (n, group) is normalised over
+// channels/groups × spatial elements, then y = x̂·gamma[c] + beta[c], optionally followed by SiLU.
+struct GroupNormArgs {
+  int64_t n = 0, channels = 0, spatial = 0, groups = 1;
+  const float* x = nullptr;
+  const float* gamma = nullptr;  // nullable (no affine)
+  const float* beta = nullptr;
+  float* y = nullptr;
+  float eps = 1e-5f;
+  bool silu = false;
+};
+
+// Normalisation of each row of x [rows, cols]: y = x̂·gamma + beta.
+struct LayerNormArgs {
+  int64_t rows = 0, cols = 0;
+  const float* x = nullptr;
+  const float* gamma = nullptr;  // nullable
+  const float* beta = nullptr;
+  float* y = nullptr;
+  float eps = 1e-5f;
+};
+
+// Element-wise binary op with broadcasting: out[i] = a[idx_a(i)] op b[idx_b(i)], strides 0 on broadcast dims.
+enum class BinaryOp : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };
+struct BinaryArgs {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t stride_a[kMaxDims] = {};
+  int64_t stride_b[kMaxDims] = {};
+  const float* a = nullptr;
+  const float* b = nullptr;
+  float* out = nullptr;  // contiguous in `shape`
+  BinaryOp op = BinaryOp::Add;
+};
+
+// Element-wise unary op on n contiguous values: out = f(alpha·x + beta) for the activations, or just
+// alpha·x + beta for Affine. GEGLU: x [rows, 2·cols] → out [rows, cols] = x[:, :cols] · gelu(x[:, cols:]).
+enum class UnaryOp : int { Affine = 0, GeluErf = 1, GeluTanh = 2, Silu = 3, QuickGelu = 4 };
+struct UnaryArgs {
+  int64_t n = 0;
+  const float* x = nullptr;
+  float* out = nullptr;
+  UnaryOp op = UnaryOp::Affine;
+  float alpha = 1.0f, beta = 0.0f;
+};
+struct GegluArgs {
+  int64_t rows = 0, cols = 0;
+  const float* x = nullptr;
+  float* out = nullptr;
+  bool tanh_approx = false;
+};
+
+// Softmax along the last dimension of x [rows, cols].
+struct SoftmaxArgs {
+  int64_t rows = 0, cols = 0;
+  const float* x = nullptr;
+  float* out = nullptr;
+};
+
+// Nearest-neighbour 2× upsampling: x [planes, h, w] → out [planes, 2h, 2w].
+struct Upsample2xArgs {
+  int64_t planes = 0, h = 0, w = 0;
+  const float* x = nullptr;
+  float* out = nullptr;
+};
+
+// out[offset_out + Σ i_d·stride_out[d]] = src[offset_src + Σ i_d·stride_src[d]] over `shape`; element size
+// in bytes (so any dtype moves). Permute, slice, concat and split are all this copy.
+struct StridedCopyArgs {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t stride_src[kMaxDims] = {};
+  int64_t stride_dst[kMaxDims] = {};
+  const void* src = nullptr;
+  void* dst = nullptr;
+  int64_t elem_size = 4;
+};
+
+// Sinusoidal timestep embedding as diffusers' get_timestep_embedding: t [n] → out [n, dim].
+struct TimestepEmbeddingArgs {
+  int64_t n = 0, dim = 0;
+  const float* t = nullptr;
+  float* out = nullptr;
+  bool flip_sin_to_cos = false;
+  float downscale_freq_shift = 1.0f;
+  float scale = 1.0f;
+  float max_period = 10000.0f;
+};
+
+// Similarity reductions over n values, accumulated in double: L1 → Σ|a|; RelL1 → Σ|a−b| / Σ|b|;
+// Cosine → Σab / (‖a‖·‖b‖).
+enum class ReduceOp : int { L1 = 0, RelL1 = 1, Cosine = 2 };
+struct ReduceArgs {
+  int64_t n = 0;
+  const float* a = nullptr;
+  const float* b = nullptr;
+  ReduceOp op = ReduceOp::L1;
+};
+
+}  // namespace hgc

@@ -1,0 +1,9 @@
+// Registration functions of the binding files.
+#pragma once
+#include <napi.h>
+
+namespace hgc::addon {
+void register_runtime(Napi::Env env, Napi::Object exports);   // devices, memory, error class
+void register_storage(Napi::Env env, Napi::Object exports);   // creation, copies, casts, layout
+void register_compute(Napi::Env env, Napi::Object exports);   // compute ops
+}  // namespace hgc::addon

@@ -1,0 +1,77 @@
+// Entry of multi-head attention in its three modes (compute, capture, replay).
+#include <cmath>
+
+#include "op_util.h"
+
+namespace hgc {
+using namespace detail;
+
+namespace {
+const char* mode_name(AttentionMode m) {
+  return m == AttentionMode::Compute ? "compute" : m == AttentionMode::Capture ? "capture" : "replay";
+}
+}  // namespace
+
+Tensor op_attention(const Tensor* q, const Tensor* k, const Tensor& v, const AttentionOptions& o) {
+  const bool replay = o.mode == AttentionMode::Replay;
+  Backend& be = common_backend("attention", {q, k, &v, o.probs});
+  DType dt = common_dtype("attention", {q, k, &v});
+  check(v.shape.size() == 3, ErrorCode::Shape, "attention: v must be [batch, m, channels], got ", shape_str(v.shape));
+  check(o.heads >= 1, ErrorCode::Arg, "attention: heads must be >= 1, got ", o.heads);
+  const int64_t batch = v.shape[0], m = v.shape[1], channels = v.shape[2];
+  check(channels % o.heads == 0, ErrorCode::Shape, "attention: ", channels, " channels do not split into ", o.heads,
+        " heads");
+  check(m >= 1, ErrorCode::Shape, "attention: needs at least one key, got v ", shape_str(v.shape));
+  const int64_t head_dim = channels / o.heads;
+  int64_t n = 0;
+  if (!replay) {
+    check(q && k, ErrorCode::Arg, "attention: q and k are required in ", mode_name(o.mode), " mode");
+    check(q->shape.size() == 3 && q->shape[0] == batch && q->shape[2] == channels, ErrorCode::Shape,
+          "attention: q ", shape_str(q->shape), " does not match v ", shape_str(v.shape),
+          " (expected [", batch, ", n, ", channels, "])");
+    check(k->shape == v.shape, ErrorCode::Shape, "attention: k ", shape_str(k->shape), " and v ", shape_str(v.shape),
+          " must have the same shape");
+    n = q->shape[1];
+    check(!o.causal || m >= n, ErrorCode::Shape, "attention: causal mask needs m >= n, got n = ", n, ", m = ", m);
+  }
+  if (o.mode != AttentionMode::Compute) {
+    check(o.probs != nullptr, ErrorCode::Arg, "attention: ", mode_name(o.mode), " mode needs a probs buffer");
+    check(o.probs->dtype == DType::F32, ErrorCode::DType, "attention: probs must be f32, got ",
+          dtype_name(o.probs->dtype));
+    if (replay) {
+      check(o.probs->shape.size() == 4, ErrorCode::Shape, "attention: probs must be [batch, heads, n, m], got ",
+            shape_str(o.probs->shape));
+      n = o.probs->shape[2];
+    }
+    Shape expected{batch, o.heads, n, m};
+    check(o.probs->shape == expected, ErrorCode::Shape, "attention: probs shape ", shape_str(o.probs->shape),
+          " should be ", shape_str(expected), " in ", mode_name(o.mode), " mode");
+  }
+  auto attn = require_launcher(be.launch.attention, "attention", be);
+  std::optional<Tensor> qf, kf;
+  if (!replay) {
+    qf = to_f32(*q);
+    kf = to_f32(*k);
+  }
+  Tensor vf = to_f32(v);
+  Tensor out = empty_tensor(be, Shape{batch, n, channels}, DType::F32);
+  AttentionArgs a;
+  a.batch = batch;
+  a.n = n;
+  a.m = m;
+  a.heads = o.heads;
+  a.head_dim = head_dim;
+  a.q = qf ? qf->f32() : nullptr;
+  a.k = kf ? kf->f32() : nullptr;
+  a.v = vf.f32();
+  a.q_row_stride = a.k_row_stride = a.v_row_stride = a.out_row_stride = channels;
+  a.out = out.f32();
+  a.scale = o.scale ? *o.scale : (head_dim > 0 ? 1.0f / std::sqrt(float(head_dim)) : 1.0f);
+  a.causal = o.causal;
+  a.mode = o.mode;
+  a.probs = o.probs ? o.probs->f32() : nullptr;
+  if (out.numel() > 0) attn(a);
+  return from_f32(out, dt);
+}
+
+}  // namespace hgc
