@@ -5,6 +5,7 @@
 #include "guard.h"
 #include "hgc/backend.h"
 #include "hgc/tensor.h"
+#include "tensor_handle.h"
 #include "../cpu/thread_pool.h"
 
 namespace hgc::addon {
@@ -38,7 +39,8 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     Napi::Object out = Napi::Object::New(env);
-    out.Set("liveTensors", Napi::Number::New(env, double(Storage::live_count())));
+    out.Set("liveTensors", Napi::Number::New(env, double(TensorHandle::live_handles())));
+    out.Set("liveStorages", Napi::Number::New(env, double(Storage::live_count())));
     out.Set("liveBytes", Napi::Number::New(env, double(Storage::live_bytes())));
     Napi::Object pools = Napi::Object::New(env);
     for (Backend* b : backends()) {

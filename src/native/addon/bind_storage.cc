@@ -113,6 +113,18 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value View(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const Tensor& t = TensorHandle::Get(arg(info, 0), "tensor");
+    Shape shape = read_shape(arg(info, 1), "reshape: shape");
+    check(shape_numel(shape) == t.numel(), ErrorCode::Shape, "reshape: cannot view ", shape_str(t.shape), " (",
+          t.numel(), " elements) as ", shape_str(shape));
+    Tensor v = t;  // shares the storage
+    v.shape = shape;
+    return TensorHandle::Wrap(info.Env(), v);
+  });
+}
+
 }  // namespace
 
 void register_storage(Napi::Env env, Napi::Object exports) {
@@ -121,6 +133,7 @@ void register_storage(Napi::Env env, Napi::Object exports) {
   exports.Set("randn", Napi::Function::New(env, Randn, "randn"));
   exports.Set("toHost", Napi::Function::New(env, ToHost, "toHost"));
   exports.Set("toDevice", Napi::Function::New(env, ToDevice, "toDevice"));
+  exports.Set("view", Napi::Function::New(env, View, "view"));
   exports.Set("clone", Napi::Function::New(env, Clone, "clone"));
   exports.Set("cast", Napi::Function::New(env, Cast, "cast"));
   exports.Set("permute", Napi::Function::New(env, Permute, "permute"));

@@ -5,6 +5,8 @@
 
 namespace hgc::addon {
 
+int64_t TensorHandle::live_handles_ = 0;
+
 void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function ctor = DefineClass(env, "TensorHandle",
                                     {InstanceMethod("dispose", &TensorHandle::Dispose),
@@ -18,6 +20,7 @@ TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Te
 TensorHandle::~TensorHandle() {
   // Finalizer path: the storage returns to its allocator. External memory accounting is not adjusted here
   // because the environment may be shutting down.
+  if (tensor_) live_handles_--;
   tensor_.reset();
 }
 
@@ -30,6 +33,7 @@ Napi::Object TensorHandle::Wrap(Napi::Env env, Tensor tensor) {
     Napi::MemoryManagement::AdjustExternalMemory(env, h->external_bytes_);
   }
   h->tensor_ = std::move(tensor);
+  live_handles_++;
   return obj;
 }
 
@@ -45,6 +49,7 @@ const Tensor& TensorHandle::Get(const Napi::Value& value, const char* what) {
 void TensorHandle::Release(Napi::Env env) {
   if (!tensor_) return;
   tensor_.reset();
+  live_handles_--;
   if (external_bytes_) Napi::MemoryManagement::AdjustExternalMemory(env, -external_bytes_);
   external_bytes_ = 0;
 }

@@ -16,6 +16,8 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   // The tensor behind a JS value; Error(ARG) if it is not a handle, Error(DISPOSED) if disposed.
   static const Tensor& Get(const Napi::Value& value, const char* what);
 
+  static int64_t live_handles() { return live_handles_; }
+
   explicit TensorHandle(const Napi::CallbackInfo& info);
   ~TensorHandle() override;
 
@@ -26,6 +28,7 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
 
   std::optional<Tensor> tensor_;
   int64_t external_bytes_ = 0;
+  static int64_t live_handles_;  // handles holding a tensor (JS thread only)
 };
 
 }  // namespace hgc::addon

@@ -356,7 +356,7 @@ HGC_AVX2 inline __m256 block_max(const float* st, int64_t jn) {
   return _mm256_max_ps(m0, m1);
 }
 
-// st[j][v-lanes] = exp2(st - mx) (times mul when given); returns the sum over j.
+// st[j][v-lanes] = exp2(st - mx); returns the sum over j.
 HGC_AVX2 inline __m256 block_exp(float* st, int64_t jn, __m256 mx) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
   int64_t j = 0;
@@ -409,18 +409,11 @@ HGC_AVX2 inline void transpose8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, 
   r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-HGC_AVX2 inline void store8(float* p, __m256 x, bool stream) {
-  if (stream)
-    _mm256_stream_ps(p, x);
-  else
-    _mm256_storeu_ps(p, x);
-}
-
 // dst[c*ds + r] = src[r*ss + c] * scale * (col_scale ? col_scale[c] : 1) for r < rows, c < cols.
-// stream: non-temporal stores for the full 8×8 blocks (dst and ds must keep them 32-byte aligned).
 HGC_AVX2 inline void copy_transposed(const float* src, int64_t ss, float* dst, int64_t ds, int64_t rows,
-                                     int64_t cols, float scale, const float* col_scale, bool stream) {
+                                     int64_t cols, float scale, const float* col_scale) {
   const __m256 sc = _mm256_set1_ps(scale);
+  const bool unit = scale == 1.0f && col_scale == nullptr;
   int64_t r = 0;
   for (; r + 8 <= rows; r += 8) {
     int64_t c = 0;
@@ -430,25 +423,27 @@ HGC_AVX2 inline void copy_transposed(const float* src, int64_t ss, float* dst, i
       __m256 x2 = _mm256_loadu_ps(s + 2 * ss), x3 = _mm256_loadu_ps(s + 3 * ss);
       __m256 x4 = _mm256_loadu_ps(s + 4 * ss), x5 = _mm256_loadu_ps(s + 5 * ss);
       __m256 x6 = _mm256_loadu_ps(s + 6 * ss), x7 = _mm256_loadu_ps(s + 7 * ss);
-      const __m256 k = col_scale ? _mm256_mul_ps(sc, _mm256_loadu_ps(col_scale + c)) : sc;
-      x0 = _mm256_mul_ps(x0, k);
-      x1 = _mm256_mul_ps(x1, k);
-      x2 = _mm256_mul_ps(x2, k);
-      x3 = _mm256_mul_ps(x3, k);
-      x4 = _mm256_mul_ps(x4, k);
-      x5 = _mm256_mul_ps(x5, k);
-      x6 = _mm256_mul_ps(x6, k);
-      x7 = _mm256_mul_ps(x7, k);
+      if (!unit) {
+        const __m256 k = col_scale ? _mm256_mul_ps(sc, _mm256_loadu_ps(col_scale + c)) : sc;
+        x0 = _mm256_mul_ps(x0, k);
+        x1 = _mm256_mul_ps(x1, k);
+        x2 = _mm256_mul_ps(x2, k);
+        x3 = _mm256_mul_ps(x3, k);
+        x4 = _mm256_mul_ps(x4, k);
+        x5 = _mm256_mul_ps(x5, k);
+        x6 = _mm256_mul_ps(x6, k);
+        x7 = _mm256_mul_ps(x7, k);
+      }
       transpose8(x0, x1, x2, x3, x4, x5, x6, x7);
       float* o = dst + c * ds + r;
-      store8(o + 0 * ds, x0, stream);
-      store8(o + 1 * ds, x1, stream);
-      store8(o + 2 * ds, x2, stream);
-      store8(o + 3 * ds, x3, stream);
-      store8(o + 4 * ds, x4, stream);
-      store8(o + 5 * ds, x5, stream);
-      store8(o + 6 * ds, x6, stream);
-      store8(o + 7 * ds, x7, stream);
+      _mm256_storeu_ps(o + 0 * ds, x0);
+      _mm256_storeu_ps(o + 1 * ds, x1);
+      _mm256_storeu_ps(o + 2 * ds, x2);
+      _mm256_storeu_ps(o + 3 * ds, x3);
+      _mm256_storeu_ps(o + 4 * ds, x4);
+      _mm256_storeu_ps(o + 5 * ds, x5);
+      _mm256_storeu_ps(o + 6 * ds, x6);
+      _mm256_storeu_ps(o + 7 * ds, x7);
     }
     for (; c < cols; c++) {
       const float k = col_scale ? scale * col_scale[c] : scale;
@@ -469,9 +464,6 @@ HGC_AVX2 void run_tiles(const AttentionArgs& a, const Plan& p, int64_t begin, in
   alignas(32) float mx[kTileQ], ls[kTileQ];
   const __m256 one = _mm256_set1_ps(1.0f);
   const float qscale = a.scale * kLog2e;
-  // Large probability captures bypass the caches (they are far bigger than L3 and not read back here).
-  const bool stream_probs = a.mode == AttentionMode::Capture && a.batch * a.heads * n * m >= (int64_t(1) << 22) &&
-                            m % 8 == 0 && reinterpret_cast<uintptr_t>(a.probs) % 32 == 0;
 
   for (int64_t task = begin; task < end; task++) {
     const int64_t bh = task / p.tiles, i0 = (task % p.tiles) * kTileQ;
@@ -485,18 +477,18 @@ HGC_AVX2 void run_tiles(const AttentionArgs& a, const Plan& p, int64_t begin, in
       const float* prow = a.probs + (bh * n + i0) * m;
       for (int64_t j0 = 0; j0 < m; j0 += kBlockK) {
         const int64_t jn = std::min(kBlockK, m - j0);
-        copy_transposed(prow + j0, m, st, kTileQ, rows, jn, 1.0f, nullptr, false);
+        copy_transposed(prow + j0, m, st, kTileQ, rows, jn, 1.0f, nullptr);
         for (int64_t jj = 0; jj < jn; jj++)
           for (int64_t ii = rows; ii < kTileQ; ii++) st[jj * kTileQ + ii] = 0.0f;
         block_pv(p, vp, st, ot, j0, jn, one, one, one);
       }
-      copy_transposed(ot, kTileQ, out, a.out_row_stride, d, rows, 1.0f, nullptr, false);
+      copy_transposed(ot, kTileQ, out, a.out_row_stride, d, rows, 1.0f, nullptr);
       continue;
     }
 
     // Pack the query tile transposed, with scale·log2(e) folded in; rows past n are zero.
     const float* qb = a.q + b * n * a.q_row_stride + i0 * a.q_row_stride + h * d;
-    copy_transposed(qb, a.q_row_stride, qt, kTileQ, rows, d, qscale, nullptr, false);
+    copy_transposed(qb, a.q_row_stride, qt, kTileQ, rows, d, qscale, nullptr);
     for (int64_t c = 0; c < d; c++)
       for (int64_t ii = rows; ii < kTileQ; ii++) qt[c * kTileQ + ii] = 0.0f;
     const float* kp = p.kp + bh * p.kp_size;
@@ -527,7 +519,7 @@ HGC_AVX2 void run_tiles(const AttentionArgs& a, const Plan& p, int64_t begin, in
     alignas(32) float inv[kTileQ];
     for (int64_t ii = 0; ii < kTileQ; ii++) inv[ii] = safe_recip(ls[ii]);
     if (!capture) {
-      copy_transposed(ot, kTileQ, out, a.out_row_stride, d, rows, 1.0f, inv, false);
+      copy_transposed(ot, kTileQ, out, a.out_row_stride, d, rows, 1.0f, inv);
       continue;
     }
 
@@ -538,13 +530,12 @@ HGC_AVX2 void run_tiles(const AttentionArgs& a, const Plan& p, int64_t begin, in
       block_scores(p, kp, qt, st, i0, j0, jn, a.causal);
       for (int64_t v = 0; v < 3; v++)
         block_exp_scaled(st + v * 8, jn, max_ref(_mm256_load_ps(mx + v * 8)), _mm256_load_ps(inv + v * 8));
-      copy_transposed(st, kTileQ, prow + j0, m, jn, rows, 1.0f, nullptr, stream_probs);
+      copy_transposed(st, kTileQ, prow + j0, m, jn, rows, 1.0f, nullptr);
       block_pv(p, vp, st, ot, j0, jn, one, one, one);
     }
     for (int64_t ii = 0; ii < rows; ii++) std::fill(prow + ii * m + jend, prow + ii * m + m, 0.0f);
-    copy_transposed(ot, kTileQ, out, a.out_row_stride, d, rows, 1.0f, nullptr, false);
+    copy_transposed(ot, kTileQ, out, a.out_row_stride, d, rows, 1.0f, nullptr);
   }
-  if (stream_probs) _mm_sfence();
 }
 
 void attention_avx2(const AttentionArgs& a) {

@@ -246,86 +246,120 @@ HGC_AVX2 void ukr_avx2(int64_t kc, const float* a, const float* b, float* c, int
 #undef HGC_UKR_STORE
 }
 
-// exp(x) for float lanes: 2^n * e^r, |r| <= ln2/2, degree-7 Taylor polynomial. NaN propagates; the input
-// is clamped to the range where 2^n stays a normal float.
-HGC_AVX2 inline __m256 exp_avx2(__m256 x) {
-  x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);  // operand order keeps NaN (max/min return the 2nd on NaN)
-  x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);  // ln2 split in hi + lo
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+// The activations work on V vectors at once, step by step, so that the long dependency chains of
+// independent vectors interleave (they are latency-bound one vector at a time).
+
+// exp(x): 2^n * e^r, |r| <= ln2/2, degree-7 Taylor polynomial. NaN propagates. The input is clamped to
+// [-87, 80] (operand order keeps NaN: max/min return the 2nd operand on NaN), so 2^n stays a normal float
+// and 1 / (1 + exp(x)) stays out of the denormal range, which is slow on some cores.
+template <int V>
+HGC_AVX2 inline void exp_avx2(__m256* x) {
+  __m256 n[V], r[V], p[V];
+  for (int i = 0; i < V; i++) {
+    x[i] = _mm256_min_ps(_mm256_set1_ps(80.0f), _mm256_max_ps(_mm256_set1_ps(-87.0f), x[i]));
+    n[i] = _mm256_round_ps(_mm256_mul_ps(x[i], _mm256_set1_ps(1.44269504088896341f)),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  for (int i = 0; i < V; i++) r[i] = _mm256_fnmadd_ps(n[i], _mm256_set1_ps(0.693145751953125f), x[i]);
+  for (int i = 0; i < V; i++) r[i] = _mm256_fnmadd_ps(n[i], _mm256_set1_ps(1.428606765330187045e-06f), r[i]);
+  for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 5040.0f), r[i], _mm256_set1_ps(1.0f / 720.0f));
+  for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(p[i], r[i], _mm256_set1_ps(1.0f / 120.0f));
+  for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(p[i], r[i], _mm256_set1_ps(1.0f / 24.0f));
+  for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(p[i], r[i], _mm256_set1_ps(1.0f / 6.0f));
+  for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(p[i], r[i], _mm256_set1_ps(0.5f));
+  for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(p[i], r[i], _mm256_set1_ps(1.0f));
+  for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(p[i], r[i], _mm256_set1_ps(1.0f));
+  for (int i = 0; i < V; i++) {
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n[i]), _mm256_set1_epi32(127)), 23);
+    x[i] = _mm256_mul_ps(p[i], _mm256_castsi256_ps(e));
+  }
 }
 
-// 1 / (1 + exp(-z))
-HGC_AVX2 inline __m256 sigmoid_avx2(__m256 z) {
-  __m256 one = _mm256_set1_ps(1.0f);
-  return _mm256_div_ps(one, _mm256_add_ps(one, exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), z))));
+// x * sigmoid(k * x) = x / (1 + exp(-k x))
+template <int V>
+HGC_AVX2 inline void x_sigmoid_avx2(__m256* x, __m256* z) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (int i = 0; i < V; i++) z[i] = _mm256_sub_ps(_mm256_setzero_ps(), z[i]);
+  exp_avx2<V>(z);
+  for (int i = 0; i < V; i++) x[i] = _mm256_div_ps(x[i], _mm256_add_ps(one, z[i]));
 }
 
-// Phi(x) = 0.5 * erfc(-x / sqrt(2)), with erfc(z) = t * exp(-z^2 + P(t)), t = 1 / (1 + z/2) for z >= 0
-// (Chebyshev fit, relative error < 1.2e-7 on erfc), reflected for negative z. No cancellation in the tail.
-HGC_AVX2 inline __m256 gelu_erf_avx2(__m256 x) {
-  __m256 sign_mask = _mm256_set1_ps(-0.0f);
-  __m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign_mask, x), _mm256_set1_ps(0.70710678118654752f));
-  __m256 one = _mm256_set1_ps(1.0f);
-  __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), z, one));
-  __m256 p = _mm256_set1_ps(0.17087277f);
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
-  p = _mm256_fnmadd_ps(z, z, p);
-  __m256 half_erfc = _mm256_mul_ps(_mm256_mul_ps(t, exp_avx2(p)), _mm256_set1_ps(0.5f));  // Phi(-|x|)
-  __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
-  __m256 phi = _mm256_blendv_ps(_mm256_sub_ps(one, half_erfc), half_erfc, neg);
-  return _mm256_mul_ps(x, phi);
+// gelu(x) = x * Phi(x), Phi(x) = 0.5 * erfc(-x / sqrt(2)), with erfc(z) = t * exp(-z^2 + P(t)),
+// t = 1 / (1 + z/2) for z >= 0 (Chebyshev fit, relative error < 1.2e-7 on erfc), reflected for negative z.
+// No cancellation in the tail. Phi(-|x|) < 1e-36 beyond |x| = 12.7: clamping z there keeps every
+// intermediate a normal float.
+template <int V>
+HGC_AVX2 inline void gelu_erf_avx2(__m256* x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256 z[V], t[V], p[V];
+  for (int i = 0; i < V; i++) {
+    z[i] = _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x[i]), _mm256_set1_ps(0.70710678118654752f));
+    z[i] = _mm256_min_ps(_mm256_set1_ps(9.0f), z[i]);
+    t[i] = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), z[i], one));
+  }
+  static const float coef[] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                               -0.18628806f, 0.09678418f,  0.37409196f, 1.00002368f,  -1.26551223f};
+  for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(_mm256_set1_ps(coef[0]), t[i], _mm256_set1_ps(coef[1]));
+  for (int c = 2; c < 10; c++)
+    for (int i = 0; i < V; i++) p[i] = _mm256_fmadd_ps(p[i], t[i], _mm256_set1_ps(coef[c]));
+  for (int i = 0; i < V; i++) p[i] = _mm256_fnmadd_ps(z[i], z[i], p[i]);
+  exp_avx2<V>(p);
+  for (int i = 0; i < V; i++) {
+    __m256 half_erfc = _mm256_mul_ps(_mm256_mul_ps(t[i], p[i]), _mm256_set1_ps(0.5f));  // Phi(-|x|)
+    __m256 neg = _mm256_cmp_ps(x[i], _mm256_setzero_ps(), _CMP_LT_OQ);
+    __m256 phi = _mm256_blendv_ps(_mm256_sub_ps(one, half_erfc), half_erfc, neg);
+    x[i] = _mm256_mul_ps(x[i], phi);
+  }
 }
 
-HGC_AVX2 inline __m256 act_avx2(__m256 v, Activation act) {
+template <int V>
+HGC_AVX2 inline void act_avx2(__m256* v, Activation act) {
+  __m256 z[V];
   switch (act) {
     case Activation::None:
-      return v;
+      return;
     case Activation::GeluErf:
-      return gelu_erf_avx2(v);
-    case Activation::GeluTanh: {
-      // 0.5 x (1 + tanh(u)) = x * sigmoid(2u)
-      __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
-      __m256 u2 = _mm256_mul_ps(_mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, v),
-                                _mm256_set1_ps(2.0f * 0.79788456080286536f));
-      return _mm256_mul_ps(v, sigmoid_avx2(u2));
-    }
+      gelu_erf_avx2<V>(v);
+      return;
+    case Activation::GeluTanh:  // 0.5 x (1 + tanh(u)) = x * sigmoid(2u)
+      for (int i = 0; i < V; i++) {
+        __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(v[i], v[i]), v[i]);
+        z[i] = _mm256_mul_ps(_mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, v[i]),
+                             _mm256_set1_ps(2.0f * 0.79788456080286536f));
+      }
+      x_sigmoid_avx2<V>(v, z);
+      return;
     case Activation::Silu:
-      return _mm256_mul_ps(v, sigmoid_avx2(v));
+      for (int i = 0; i < V; i++) z[i] = v[i];
+      x_sigmoid_avx2<V>(v, z);
+      return;
     case Activation::QuickGelu:
-      return _mm256_mul_ps(v, sigmoid_avx2(_mm256_mul_ps(v, _mm256_set1_ps(1.702f))));
+      for (int i = 0; i < V; i++) z[i] = _mm256_mul_ps(v[i], _mm256_set1_ps(1.702f));
+      x_sigmoid_avx2<V>(v, z);
+      return;
   }
-  return v;
 }
 
 HGC_AVX2 void epi_avx2(float* c, int64_t cnt, const float* bias_n, float bias_m, const float* res,
                        Activation act) {
-  __m256 bm = _mm256_set1_ps(bias_m);
+  const __m256 bm = _mm256_set1_ps(bias_m);
   int64_t j = 0;
+  for (; j + 16 <= cnt; j += 16) {
+    __m256 v[2];
+    for (int i = 0; i < 2; i++) {
+      v[i] = _mm256_add_ps(_mm256_loadu_ps(c + j + 8 * i), bm);
+      if (bias_n) v[i] = _mm256_add_ps(v[i], _mm256_loadu_ps(bias_n + j + 8 * i));
+    }
+    act_avx2<2>(v, act);
+    for (int i = 0; i < 2; i++) {
+      if (res) v[i] = _mm256_add_ps(v[i], _mm256_loadu_ps(res + j + 8 * i));
+      _mm256_storeu_ps(c + j + 8 * i, v[i]);
+    }
+  }
   for (; j + 8 <= cnt; j += 8) {
     __m256 v = _mm256_add_ps(_mm256_loadu_ps(c + j), bm);
     if (bias_n) v = _mm256_add_ps(v, _mm256_loadu_ps(bias_n + j));
-    v = act_avx2(v, act);
+    act_avx2<1>(&v, act);
     if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + j));
     _mm256_storeu_ps(c + j, v);
   }
@@ -333,7 +367,9 @@ HGC_AVX2 void epi_avx2(float* c, int64_t cnt, const float* bias_n, float bias_m,
     alignas(32) float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t rem = cnt - j;
     for (int64_t i = 0; i < rem; i++) t[i] = c[j + i] + bias_m + (bias_n ? bias_n[j + i] : 0.0f);
-    _mm256_store_ps(t, act_avx2(_mm256_load_ps(t), act));
+    __m256 v = _mm256_load_ps(t);
+    act_avx2<1>(&v, act);
+    _mm256_store_ps(t, v);
     for (int64_t i = 0; i < rem; i++) c[j + i] = t[i] + (res ? res[j + i] : 0.0f);
   }
 }

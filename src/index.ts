@@ -1,0 +1,16 @@
+/**
+ * hgc: tensors and hand-written CPU/CUDA kernels for Node.js, built to run Stable Diffusion 1.5 +
+ * ControlNet with a hybrid-grained cache.
+ *
+ * @packageDocumentation
+ */
+export { full, ones, randn, type CreateOptions, type RandnOptions, tensor, zeros } from './creation.js';
+export {
+  bf16BitsToF32, decode, type DType, DTYPES, dtypeSize, encode, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits,
+} from './dtype.js';
+export { HgcError, type HgcErrorCode } from './errors.js';
+export * as ops from './ops/index.js';
+export { countMacs, type MacCategory, type MacConvention, MacCounter, type MacRecord, macScope } from './profile/macs.js';
+export { devices, type DeviceInfo, emptyCache, memory, type MemoryInfo, numThreads, type PoolStats } from './runtime.js';
+export { keep, tidy } from './scope.js';
+export { type Device, numel, Tensor } from './tensor.js';
