@@ -11,7 +11,7 @@
 //
 // The AVX2+FMA code lives in functions compiled with __attribute__((target("avx2,fma"))) and is chosen at
 // run time, so the file needs no -mavx2 and still runs (through the portable kernels) on older x86-64 CPUs
-// and on other architectures.
+// and on other architectures. Defining HGC_GEMM_PORTABLE_ONLY compiles the portable kernels alone.
 //
 // conv2d.cc reuses the driver through detail::gemm_ex with its own B-packing callback (implicit im2col).
 #include <algorithm>
@@ -24,7 +24,7 @@
 #include "kernels.h"
 #include "thread_pool.h"
 
-#if defined(__x86_64__) || defined(_M_X64)
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(HGC_GEMM_PORTABLE_ONLY)
 #define HGC_GEMM_X86 1
 #include <immintrin.h>
 #define HGC_AVX2 __attribute__((target("avx2,fma")))
