@@ -4,6 +4,7 @@
  * returned tensor belongs to the enclosing scope. Garbage-collection finalizers in the addon remain the
  * safety net for tensors created outside any scope.
  */
+import { HgcError } from './errors.js';
 import type { Tensor } from './tensor.js';
 
 const scopes: Set<Tensor>[] = [];
@@ -15,6 +16,9 @@ export function trackTensor(t: Tensor): void {
 
 /** Removes `t` from every open scope so `tidy` will not dispose it; returns `t`. */
 export function keep<T extends Tensor>(t: T): T {
+  if (t === null || typeof t !== 'object' || (t as { isTensor?: unknown }).isTensor !== true) {
+    throw new HgcError('ARG', 'keep: argument must be a Tensor');
+  }
   for (const s of scopes) s.delete(t);
   return t;
 }
@@ -45,6 +49,7 @@ function collect(value: unknown, out: Set<Tensor>, seen: Set<unknown>): void {
  * `dispose()` there.
  */
 export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new HgcError('ARG', 'tidy: argument must be a function');
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;

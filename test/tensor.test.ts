@@ -2,7 +2,7 @@
 import t from 'tap';
 
 import {
-  type HgcError, bf16BitsToF32, devices, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, full, keep, memory, ones, randn,
+  MacCounter, bf16BitsToF32, countMacs, devices, macScope, ops, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, full, keep, memory, ones, randn,
   tensor, tidy, zeros,
 } from '../dist/src/index.js';
 import { randomArray, testDevices } from './helpers/reference';
@@ -197,4 +197,15 @@ t.test('bad arguments give HgcError with a code', async (t) => {
   t.throws(() => zeros([2 ** 30, 2 ** 30]), { name: 'HgcError', code: /^(OOM|SHAPE)$/ });
   const err = (() => { try { zeros([-3]); } catch (e) { return e as HgcError; } return undefined; })();
   t.match(err?.message, /-3/, 'message names the offending value');
+});
+
+t.test('scopes and counters reject bad arguments', async (t) => {
+  t.throws(() => tidy(5 as unknown as () => void), code('ARG'));
+  t.throws(() => keep({} as ReturnType<typeof zeros>), code('ARG'));
+  t.throws(() => countMacs(null as unknown as () => void), code('ARG'));
+  t.throws(() => countMacs(() => 1, {} as MacCounter), code('ARG'));
+  t.throws(() => macScope(3 as unknown as string, () => 1), code('ARG'));
+  const { counter } = countMacs(() => macScope('down', () => macScope('conv', () => ops.linear(zeros([2, 4], { device: 'meta' }), zeros([3, 4], { device: 'meta' })))));
+  t.equal(counter.records[0]?.path, 'down.conv');
+  t.equal(counter.groupBy((r) => r.path.split('.')[0]!).get('down'), 24);
 });

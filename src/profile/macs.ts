@@ -5,6 +5,8 @@
  * DeepCache, T-GATE and the HGC paper; 'all' also counts the attention products and other matmuls.
  * Counting rules (thop's): conv = out·(Cin·kh·kw + bias?1:0); linear = out·in; norm = 2·numel.
  */
+import { HgcError } from '../errors.js';
+
 
 /** What kind of computation a record is. */
 export type MacCategory = 'conv' | 'linear' | 'norm' | 'attention' | 'matmul';
@@ -54,6 +56,8 @@ const pathStack: string[] = [];
 
 /** Runs `fn` with `counter` active (counters nest; every active counter receives each record). */
 export function countMacs<T>(fn: () => T, counter: MacCounter = new MacCounter()): { result: T; counter: MacCounter } {
+  if (typeof fn !== 'function') throw new HgcError('ARG', 'countMacs: first argument must be a function');
+  if (!(counter instanceof MacCounter)) throw new HgcError('ARG', 'countMacs: counter must be a MacCounter');
   counters.push(counter);
   try {
     return { result: fn(), counter };
@@ -64,6 +68,7 @@ export function countMacs<T>(fn: () => T, counter: MacCounter = new MacCounter()
 
 /** Runs `fn` with `name` appended to the module path of records made inside it. */
 export function macScope<T>(name: string, fn: () => T): T {
+  if (typeof name !== 'string' || typeof fn !== 'function') throw new HgcError('ARG', 'macScope: needs a name and a function');
   pathStack.push(name);
   try {
     return fn();
