@@ -9,6 +9,10 @@ export {
   bf16BitsToF32, decode, type DType, DTYPES, dtypeSize, encode, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits,
 } from './dtype.js';
 export { HgcError, type HgcErrorCode } from './errors.js';
+export {
+  SafetensorsFile, loadSafetensors, writeSafetensors, MAX_HEADER_BYTES,
+  type SafetensorsDType, type SafetensorsInfo, type SafetensorsLoadOptions,
+} from './io/safetensors.js';
 export * as nn from './nn/index.js';
 export * as ops from './ops/index.js';
 export { countMacs, type MacCategory, type MacConvention, MacCounter, type MacRecord, macScope } from './profile/macs.js';
