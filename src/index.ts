@@ -13,6 +13,7 @@ export {
   SafetensorsFile, loadSafetensors, writeSafetensors, MAX_HEADER_BYTES,
   type SafetensorsDType, type SafetensorsInfo, type SafetensorsLoadOptions,
 } from './io/safetensors.js';
+export * as models from './models/index.js';
 export * as nn from './nn/index.js';
 export * as ops from './ops/index.js';
 export { countMacs, type MacCategory, type MacConvention, MacCounter, type MacRecord, macScope } from './profile/macs.js';

@@ -1,0 +1,138 @@
+/**
+ * The transformer parts of the SD1.5 UNet, as in diffusers: Attention (to_q/to_k/to_v/to_out.0),
+ * FeedForward with GEGLU, BasicTransformerBlock (self-attention, cross-attention, feed-forward, each with a
+ * pre-LayerNorm and a residual) and Transformer2DModel (GroupNorm, proj_in, blocks, proj_out, residual).
+ */
+import { Conv2d, GroupNorm, LayerNorm, Linear } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import * as ops from '../ops/index.js';
+import { tidy } from '../scope.js';
+import type { Tensor } from '../tensor.js';
+
+export class Attention extends Module {
+  readonly to_q: Linear;
+  readonly to_k: Linear;
+  readonly to_v: Linear;
+  readonly to_out: Linear;
+  constructor(readonly queryDim: number, contextDim: number, readonly heads: number) {
+    super();
+    this.to_q = this.child('to_q', new Linear(queryDim, queryDim, false));
+    this.to_k = this.child('to_k', new Linear(contextDim, queryDim, false));
+    this.to_v = this.child('to_v', new Linear(contextDim, queryDim, false));
+    // diffusers keeps the output projection in a ModuleList (to_out.0) next to a dropout (to_out.1).
+    const toOut = this.child('to_out', new ModuleList());
+    this.to_out = toOut.add('0', new Linear(queryDim, queryDim));
+  }
+
+  /** x [B, N, C]; context [B, M, Cctx] (self-attention when omitted); residual added to the output. */
+  forward(x: Tensor, context: Tensor | undefined, residual: Tensor): Tensor {
+    return tidy(() => {
+      const ctx = context ?? x;
+      const q = this.scoped('to_q', () => this.to_q.forward(x));
+      const k = this.scoped('to_k', () => this.to_k.forward(ctx));
+      const v = this.scoped('to_v', () => this.to_v.forward(ctx));
+      const o = ops.attention(q, k, v, { heads: this.heads });
+      return this.scoped('to_out.0', () => this.to_out.forward(o, { residual }));
+    });
+  }
+}
+
+/** A container whose children are named 0, 1, … (diffusers' ModuleList). */
+export class ModuleList extends Module {
+  add<M extends Module>(name: string, m: M): M {
+    return this.child(name, m);
+  }
+}
+
+export class FeedForward extends Module {
+  readonly proj: Linear;
+  readonly out: Linear;
+  constructor(dim: number, mult = 4) {
+    super();
+    const inner = dim * mult;
+    const net = this.child('net', new ModuleList());
+    const geglu = net.add('0', new GegluProj(dim, inner));
+    this.proj = geglu.proj;
+    this.out = net.add('2', new Linear(inner, dim));
+  }
+  forward(x: Tensor, residual: Tensor): Tensor {
+    return tidy(() => {
+      const h = this.scoped('net.0.proj', () => this.proj.forward(x));
+      return this.scoped('net.2', () => this.out.forward(ops.geglu(h), { residual }));
+    });
+  }
+}
+
+class GegluProj extends Module {
+  readonly proj: Linear;
+  constructor(dim: number, inner: number) {
+    super();
+    this.proj = this.child('proj', new Linear(dim, inner * 2));
+  }
+}
+
+export class BasicTransformerBlock extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn1: Attention;
+  readonly norm2: LayerNorm;
+  readonly attn2: Attention;
+  readonly norm3: LayerNorm;
+  readonly ff: FeedForward;
+  constructor(dim: number, heads: number, crossDim: number) {
+    super();
+    this.norm1 = this.child('norm1', new LayerNorm(dim));
+    this.attn1 = this.child('attn1', new Attention(dim, dim, heads));
+    this.norm2 = this.child('norm2', new LayerNorm(dim));
+    this.attn2 = this.child('attn2', new Attention(dim, crossDim, heads));
+    this.norm3 = this.child('norm3', new LayerNorm(dim));
+    this.ff = this.child('ff', new FeedForward(dim));
+  }
+  forward(x: Tensor, context: Tensor): Tensor {
+    return tidy(() => {
+      let h = this.scoped('attn1', () => this.attn1.forward(this.scoped('norm1', () => this.norm1.forward(x)), undefined, x));
+      h = this.scoped('attn2', () => this.attn2.forward(this.scoped('norm2', () => this.norm2.forward(h)), context, h));
+      return this.scoped('ff', () => this.ff.forward(this.scoped('norm3', () => this.norm3.forward(h)), h));
+    });
+  }
+}
+
+export class Transformer2DModel extends Module {
+  readonly norm: GroupNorm;
+  readonly proj_in: Conv2d | Linear;
+  readonly proj_out: Conv2d | Linear;
+  readonly blocks: BasicTransformerBlock[];
+  constructor(channels: number, heads: number, crossDim: number, groups: number, readonly linearProjection: boolean) {
+    super();
+    this.norm = this.child('norm', new GroupNorm(groups, channels, 1e-6));
+    this.proj_in = this.child('proj_in', linearProjection ? new Linear(channels, channels) : new Conv2d(channels, channels, 1));
+    const list = this.child('transformer_blocks', new ModuleList());
+    this.blocks = [list.add('0', new BasicTransformerBlock(channels, heads, crossDim))];
+    this.proj_out = this.child('proj_out', linearProjection ? new Linear(channels, channels) : new Conv2d(channels, channels, 1));
+  }
+
+  /** x [B, C, H, W], context [B, M, Cctx] → [B, C, H, W] (with the input added back). */
+  forward(x: Tensor, context: Tensor): Tensor {
+    return tidy(() => {
+      const [hgt, wid] = [x.shape[2]!, x.shape[3]!];
+      const n = this.scoped('norm', () => this.norm.forward(x));
+      let tokens: Tensor;
+      if (this.proj_in instanceof Linear) {
+        const lin = this.proj_in;
+        tokens = this.scoped('proj_in', () => lin.forward(ops.nchwToTokens(n)));
+      } else {
+        const conv = this.proj_in;
+        tokens = ops.nchwToTokens(this.scoped('proj_in', () => conv.forward(n)));
+      }
+      this.blocks.forEach((blk, i) => {
+        tokens = this.scoped(`transformer_blocks.${i}`, () => blk.forward(tokens, context));
+      });
+      if (this.proj_out instanceof Linear) {
+        const lin = this.proj_out;
+        const res = ops.nchwToTokens(x);
+        return ops.tokensToNchw(this.scoped('proj_out', () => lin.forward(tokens, { residual: res })), hgt, wid);
+      }
+      const conv = this.proj_out;
+      return this.scoped('proj_out', () => conv.forward(ops.tokensToNchw(tokens, hgt, wid), x));
+    });
+  }
+}

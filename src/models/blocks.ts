@@ -1,0 +1,136 @@
+/**
+ * The UNet's down, mid and up blocks (CrossAttnDownBlock2D, DownBlock2D, UNetMidBlock2DCrossAttn,
+ * UpBlock2D, CrossAttnUpBlock2D), with diffusers' channel bookkeeping and parameter names.
+ */
+import { Module } from '../nn/module.js';
+import * as ops from '../ops/index.js';
+import type { Tensor } from '../tensor.js';
+import { ModuleList, Transformer2DModel } from './attention.js';
+import type { UNetConfig } from './config.js';
+import { Downsample2D, ResnetBlock2D, Upsample2D } from './resnet.js';
+
+/** Called with (module path relative to the model, output) after every block part; used by tests and probes. */
+export type BlockHook = (name: string, output: Tensor) => void;
+
+export class DownBlock extends Module {
+  readonly resnets: ResnetBlock2D[] = [];
+  readonly attentions: Transformer2DModel[] = [];
+  readonly downsampler: Downsample2D | null;
+  constructor(cfg: UNetConfig, inChannels: number, outChannels: number, heads: number, crossAttn: boolean, addDownsample: boolean) {
+    super();
+    const resnets = this.child('resnets', new ModuleList());
+    const attns = crossAttn ? this.child('attentions', new ModuleList()) : null;
+    const temb = cfg.blockOutChannels[0]! * 4;
+    for (let i = 0; i < cfg.layersPerBlock; i++) {
+      this.resnets.push(resnets.add(String(i), new ResnetBlock2D(i === 0 ? inChannels : outChannels, outChannels, temb, cfg.normNumGroups, cfg.normEps)));
+      if (attns) this.attentions.push(attns.add(String(i), new Transformer2DModel(outChannels, heads, cfg.crossAttentionDim, cfg.normNumGroups, cfg.useLinearProjection)));
+    }
+    this.downsampler = addDownsample
+      ? this.child('downsamplers', new ModuleList()).add('0', new Downsample2D(outChannels, cfg.downsamplePadding))
+      : null;
+  }
+
+  /** Returns the block output and its skip tensors (one per layer, plus the downsampled output). */
+  forward(x: Tensor, temb: Tensor, context: Tensor, hook?: BlockHook): { out: Tensor; skips: Tensor[] } {
+    const skips: Tensor[] = [];
+    let h = x;
+    for (let i = 0; i < this.resnets.length; i++) {
+      const r = this.scoped(`resnets.${i}`, () => this.resnets[i]!.forward(h, temb));
+      if (h !== x && !skips.includes(h)) h.dispose();
+      h = r;
+      hook?.(`resnets.${i}`, h);
+      const attn = this.attentions[i];
+      if (attn) {
+        const a = this.scoped(`attentions.${i}`, () => attn.forward(h, context));
+        h.dispose();
+        h = a;
+        hook?.(`attentions.${i}`, h);
+      }
+      skips.push(h);
+    }
+    if (this.downsampler) {
+      const ds = this.downsampler;
+      h = this.scoped('downsamplers.0', () => ds.forward(h));
+      hook?.('downsamplers.0', h);
+      skips.push(h);
+    }
+    return { out: h, skips };
+  }
+}
+
+export class MidBlock extends Module {
+  readonly resnets: ResnetBlock2D[];
+  readonly attention: Transformer2DModel;
+  constructor(cfg: UNetConfig) {
+    super();
+    const ch = cfg.blockOutChannels[cfg.blockOutChannels.length - 1]!;
+    const heads = cfg.heads[cfg.heads.length - 1]!;
+    const temb = cfg.blockOutChannels[0]! * 4;
+    const resnets = this.child('resnets', new ModuleList());
+    this.attention = this.child('attentions', new ModuleList()).add('0', new Transformer2DModel(ch, heads, cfg.crossAttentionDim, cfg.normNumGroups, cfg.useLinearProjection));
+    this.resnets = [0, 1].map((i) => resnets.add(String(i), new ResnetBlock2D(ch, ch, temb, cfg.normNumGroups, cfg.normEps)));
+  }
+  forward(x: Tensor, temb: Tensor, context: Tensor, hook?: BlockHook): Tensor {
+    const a = this.scoped('resnets.0', () => this.resnets[0]!.forward(x, temb));
+    hook?.('resnets.0', a);
+    const b = this.scoped('attentions.0', () => this.attention.forward(a, context));
+    hook?.('attentions.0', b);
+    a.dispose();
+    try {
+      const c = this.scoped('resnets.1', () => this.resnets[1]!.forward(b, temb));
+      hook?.('resnets.1', c);
+      return c;
+    } finally {
+      b.dispose();
+    }
+  }
+}
+
+export class UpBlock extends Module {
+  readonly resnets: ResnetBlock2D[] = [];
+  readonly attentions: Transformer2DModel[] = [];
+  readonly upsampler: Upsample2D | null;
+  constructor(cfg: UNetConfig, inChannels: number, outChannels: number, prevOutput: number, heads: number, crossAttn: boolean, addUpsample: boolean) {
+    super();
+    const layers = cfg.layersPerBlock + 1;
+    const resnets = this.child('resnets', new ModuleList());
+    const attns = crossAttn ? this.child('attentions', new ModuleList()) : null;
+    const temb = cfg.blockOutChannels[0]! * 4;
+    for (let i = 0; i < layers; i++) {
+      const skipCh = i === layers - 1 ? inChannels : outChannels;
+      const resIn = i === 0 ? prevOutput : outChannels;
+      this.resnets.push(resnets.add(String(i), new ResnetBlock2D(resIn + skipCh, outChannels, temb, cfg.normNumGroups, cfg.normEps)));
+      if (attns) this.attentions.push(attns.add(String(i), new Transformer2DModel(outChannels, heads, cfg.crossAttentionDim, cfg.normNumGroups, cfg.useLinearProjection)));
+    }
+    this.upsampler = addUpsample ? this.child('upsamplers', new ModuleList()).add('0', new Upsample2D(outChannels)) : null;
+  }
+
+  /** Consumes skips from the end of `skips` (the most recent first), as the UNet's up path does. */
+  forward(x: Tensor, skips: Tensor[], temb: Tensor, context: Tensor, hook?: BlockHook): Tensor {
+    let h = x;
+    for (let i = 0; i < this.resnets.length; i++) {
+      const skip = skips.pop()!;
+      const cat = ops.concat([h, skip], 1);
+      if (h !== x) h.dispose();
+      const r = this.scoped(`resnets.${i}`, () => this.resnets[i]!.forward(cat, temb));
+      cat.dispose();
+      h = r;
+      hook?.(`resnets.${i}`, h);
+      const attn = this.attentions[i];
+      if (attn) {
+        const a = this.scoped(`attentions.${i}`, () => attn.forward(h, context));
+        h.dispose();
+        h = a;
+        hook?.(`attentions.${i}`, h);
+      }
+    }
+    if (this.upsampler) {
+      const up = this.upsampler;
+      const u = this.scoped('upsamplers.0', () => up.forward(h));
+      if (h !== x) h.dispose();
+      h = u;
+      hook?.('upsamplers.0', h);
+    }
+    return h;
+  }
+}

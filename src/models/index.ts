@@ -1,0 +1,4 @@
+/** Models of the SD1.5 family. */
+export { type ControlNetConfig, parseControlNetConfig, parseUNetConfig, type UNetConfig } from './config.js';
+export { type BlockHook } from './blocks.js';
+export { UNet2DConditionModel, type UNetForwardOptions } from './unet.js';
