@@ -1,4 +1,5 @@
 /** Models of the SD1.5 family. */
 export { type ControlNetConfig, parseControlNetConfig, parseUNetConfig, type UNetConfig } from './config.js';
 export { type BlockHook } from './blocks.js';
+export { ControlNetConditioningEmbedding, type ControlNetForwardOptions, ControlNetModel, type ControlNetOutput } from './controlnet.js';
 export { UNet2DConditionModel, type UNetForwardOptions } from './unet.js';
