@@ -17,6 +17,13 @@ export * as models from './models/index.js';
 export * as nn from './nn/index.js';
 export * as ops from './ops/index.js';
 export { countMacs, type MacCategory, type MacConvention, MacCounter, type MacRecord, macScope } from './profile/macs.js';
+export { perBlock, runTotals, sd15StepMacs, type Sd15MacsOptions, type StepMacs } from './profile/sd15-macs.js';
 export { devices, type DeviceInfo, emptyCache, memory, type MemoryInfo, numThreads, type PoolStats } from './runtime.js';
+export {
+  type BaseSchedulerConfig, type BetaSchedule, type CreateSchedulerOptions, type DDIMConfig, DDIMScheduler, type DPMSolverConfig,
+  DPMSolverMultistepScheduler, type EulerConfig, EulerDiscreteScheduler, type FinalSigmasType, type Scheduler, type SchedulerName,
+  type StepResult, type TimestepSpacing, type UniPCConfig, UniPCMultistepScheduler, alphasCumprod, createScheduler, makeBetas,
+  schedulerNames,
+} from './schedulers/index.js';
 export { keep, tidy } from './scope.js';
 export { type Device, numel, Tensor } from './tensor.js';
