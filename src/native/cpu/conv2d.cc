@@ -10,6 +10,14 @@
 #include "kernels.h"
 #include "thread_pool.h"
 
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(HGC_GEMM_PORTABLE_ONLY)
+#define HGC_CONV_X86 1
+#include <immintrin.h>
+#define HGC_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define HGC_CONV_X86 0
+#endif
+
 namespace hgc::cpu {
 namespace detail {
 
@@ -92,6 +100,79 @@ void pack_im2col(const void* vctx, int64_t k0, int64_t kc, int64_t n0, int64_t n
   }
 }
 
+#if HGC_CONV_X86
+// Stride-1 version of pack_im2col with AVX2. The 16 columns of a sliver split into runs that share an
+// output row; for each k a run is one (masked) load of consecutive input pixels: lanes outside the run or
+// outside the image are masked off, so they read nothing and come back as 0.
+HGC_AVX2 void pack_im2col_s1_avx2(const void* vctx, int64_t k0, int64_t kc, int64_t n0, int64_t nr, float* dst) {
+  const Im2col& g = *static_cast<const Im2col*>(vctx);
+  const int64_t hw = g.h * g.w;
+  struct Run {
+    int64_t j0, j1, iy, ix;  // lanes [j0, j1), input row / column of lane j0 before adding (ky, kx)
+  };
+  Run runs[NR];
+  int nruns = 0;
+  for (int64_t j = 0; j < nr; j++) {
+    int64_t oy = (n0 + j) / g.ow, ox = (n0 + j) % g.ow;
+    if (j == 0 || ox == 0)
+      runs[nruns++] = Run{j, j + 1, oy - g.pad, ox - g.pad};
+    else
+      runs[nruns - 1].j1 = j + 1;
+  }
+  const __m256i lane_lo = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i lane_hi = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+  const int64_t khw = g.kh * g.kw;
+  int64_t ci = k0 / khw, rem = k0 % khw, ky = rem / g.kw, kx = rem % g.kw;
+  for (int64_t p = 0; p < kc; p++) {
+    const float* plane = g.x + ci * hw;
+    __m256 v0 = _mm256_setzero_ps(), v1 = _mm256_setzero_ps();
+    for (int r = 0; r < nruns; r++) {
+      const Run& run = runs[r];
+      const int64_t iy = run.iy + ky;
+      if (iy < 0 || iy >= g.h) continue;
+      const int64_t xs = run.ix + kx;  // input column of lane j0; lane j reads xs + (j - j0)
+      const int64_t jlo = std::max(run.j0, run.j0 - xs), jhi = std::min(run.j1, run.j0 + g.w - xs);
+      if (jlo >= jhi) continue;
+      const float* row = plane + iy * g.w;
+      if (jlo == 0 && jhi == NR) {  // the whole sliver from one row, fully inside the image
+        v0 = _mm256_loadu_ps(row + xs);
+        v1 = _mm256_loadu_ps(row + xs + 8);
+        continue;
+      }
+      // Lane j's address is row + xs - j0 + j; computed as an integer since row + xs - j0 itself may lie
+      // outside the image (only lanes inside [jlo, jhi) are read).
+      const uintptr_t base = reinterpret_cast<uintptr_t>(row) + uintptr_t(xs - run.j0) * sizeof(float);
+      const __m256i lo = _mm256_set1_epi32(int(jlo) - 1), hi = _mm256_set1_epi32(int(jhi));
+      if (jlo < 8) {
+        __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(lane_lo, lo), _mm256_cmpgt_epi32(hi, lane_lo));
+        v0 = _mm256_or_ps(v0, _mm256_maskload_ps(reinterpret_cast<const float*>(base), m));
+      }
+      if (jhi > 8) {
+        __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(lane_hi, lo), _mm256_cmpgt_epi32(hi, lane_hi));
+        v1 = _mm256_or_ps(v1, _mm256_maskload_ps(reinterpret_cast<const float*>(base + 8 * sizeof(float)), m));
+      }
+    }
+    _mm256_store_ps(dst + p * NR, v0);
+    _mm256_store_ps(dst + p * NR + 8, v1);
+    if (++kx == g.kw) {
+      kx = 0;
+      if (++ky == g.kh) {
+        ky = 0;
+        ci++;
+      }
+    }
+  }
+}
+#endif
+
+detail::PackBFn select_im2col(int64_t stride) {
+#if HGC_CONV_X86
+  if (stride == 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return pack_im2col_s1_avx2;
+#endif
+  (void)stride;
+  return pack_im2col;
+}
+
 }  // namespace
 
 void conv2d(const Conv2dArgs& a) {
@@ -100,6 +181,7 @@ void conv2d(const Conv2dArgs& a) {
   const int64_t kdim = a.cin * a.kh * a.kw;
   const int64_t in_img = a.cin * a.h * a.w, out_img = a.cout * npix;
   const bool plain = a.kh == 1 && a.kw == 1 && a.stride == 1 && a.pad == 0 && a.oh == a.h && a.ow == a.w;
+  const detail::PackBFn im2col = select_im2col(a.stride);
 
   auto image = [&](int64_t i, bool parallel) {
     const float* x = a.x + i * in_img;
@@ -110,7 +192,7 @@ void conv2d(const Conv2dArgs& a) {
                       nullptr, a.bias, res, npix, Activation::None, parallel);
     } else {
       Im2col ctx{x, a.h, a.w, a.kh, a.kw, a.stride, a.pad, a.ow};
-      detail::gemm_ex(a.cout, npix, kdim, a.weight, kdim, false, nullptr, 0, false, pack_im2col, &ctx, y, npix,
+      detail::gemm_ex(a.cout, npix, kdim, a.weight, kdim, false, nullptr, 0, false, im2col, &ctx, y, npix,
                       nullptr, a.bias, res, npix, Activation::None, parallel);
     }
   };

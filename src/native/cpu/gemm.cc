@@ -53,6 +53,9 @@ constexpr int64_t NR = 16;
 constexpr int64_t KC_MAX = 384;   // A sliver 6*KC + B sliver 16*KC floats: 33 KB at KC=384 (L1-resident B)
 constexpr int64_t MC_MAX = 120;   // A block MC*KC floats: 180 KB (L2-resident)
 constexpr int64_t NC_MAX = 3072;  // B panel KC*NC floats: 4.5 MB (L3-resident)
+// Packing a row-major B sliver by sliver reads one cache line per row; past this row length (floats)
+// the panel is packed row-wise instead (see pack_range).
+constexpr int64_t FUSED_MAX_LDB = 4096;
 
 // ---------------------------------------------------------------------------------------------------
 // Aligned scratch buffer (64-byte aligned, freed on scope exit, may throw std::bad_alloc).
@@ -197,6 +200,12 @@ void pack_b_generic(const float* b, int64_t ldb, bool trans, int64_t kc, int64_t
 // AVX2 + FMA kernels.
 
 HGC_AVX2 void ukr_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  if (accumulate) {  // the C tile to add to is usually not cached: start fetching it now
+    for (int r = 0; r < MR; r++) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + NR - 1), _MM_HINT_T0);
+    }
+  }
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -540,18 +549,27 @@ inline void pack_b_sliver(const Problem& P, const Kernels& K, int64_t k0, int64_
 // One thread's share of one (jc, pc) step: rows [m_lo, m_hi) x slivers [s_lo, s_hi) of the panel.
 void macro_kernel(const Problem& P, const Kernels& K, int64_t jc, int64_t pc, int64_t kc, bool first, bool last,
                   int64_t m_lo, int64_t m_hi, int64_t s_lo, int64_t s_hi, int64_t nc, const float* bpanel,
-                  float* abuf) {
+                  float* abuf, float* bsliver) {
   const bool accumulate = !first || P.res_in_c;
   const bool epilogue = last && (P.bias_n || P.bias_m || P.act != Activation::None || P.residual);
   alignas(64) float tile[MR * NR];
-  for (int64_t ic = m_lo; ic < m_hi; ic += MC_MAX) {
-    int64_t mc = std::min(MC_MAX, m_hi - ic);
+  // Blocks of equal height (a multiple of MR): no thin last block that would stream the panel for little work.
+  const int64_t n_ic = ceil_div(m_hi - m_lo, MC_MAX);
+  const int64_t mc_nom = std::min(MC_MAX, round_up(ceil_div(m_hi - m_lo, n_ic), MR));
+  for (int64_t ic = m_lo; ic < m_hi; ic += mc_nom) {
+    int64_t mc = std::min(mc_nom, m_hi - ic);
     const float* asrc = P.trans_a ? P.a + pc * P.lda + ic : P.a + ic * P.lda + pc;
     K.pack_a(asrc, P.lda, P.trans_a, mc, kc, abuf);
     for (int64_t s = s_lo; s < s_hi; s++) {
       int64_t col = jc + s * NR;
       int64_t nr = std::min(NR, nc - s * NR);
-      const float* bs = bpanel + s * NR * kc;
+      const float* bs;
+      if (bsliver) {  // small M: pack the sliver right before its only use, while it stays in L1
+        pack_b_sliver(P, K, pc, kc, col, nr, bsliver);
+        bs = bsliver;
+      } else {
+        bs = bpanel + s * NR * kc;
+      }
       for (int64_t ir = 0; ir < mc; ir += MR) {
         int64_t mr = std::min(MR, mc - ir);
         int64_t row = ic + ir;
@@ -609,9 +627,12 @@ void run_problem(const Problem& P, bool parallel) {
   }
   const int64_t tasks = wm * wn;
 
-  Buffer bpanel(size_t(kc_nom) * size_t(nc_nom) + 64);
-  Buffer abuf(size_t(tasks) * size_t(MC_MAX * kc_nom + 64));
-  const size_t abuf_stride = size_t(MC_MAX * kc_nom + 64);
+  // With M in one block per thread and no M split, each B sliver is used by one thread for one A block:
+  // pack it just before use into a per-thread L1 buffer instead of a shared panel.
+  const bool fused = wm == 1 && P.m <= MC_MAX && (P.pack_b || P.trans_b || P.ldb <= FUSED_MAX_LDB);
+  Buffer bpanel(fused ? 0 : size_t(kc_nom) * size_t(nc_nom) + 64);
+  const size_t abuf_stride = size_t(MC_MAX * kc_nom + 64) + (fused ? size_t(NR * kc_nom) : 0);
+  Buffer abuf(size_t(tasks) * abuf_stride);
 
   for (int64_t jc = 0; jc < P.n; jc += nc_nom) {
     const int64_t nc = std::min(nc_nom, P.n - jc);
@@ -620,6 +641,24 @@ void run_problem(const Problem& P, bool parallel) {
       const int64_t kc = std::min(kc_nom, P.k - pc);
       const bool first = pc == 0, last = pc + kc >= P.k;
       auto pack_range = [&](int64_t s0, int64_t s1) {
+        if (!P.pack_b && !P.trans_b) {
+          // Row-major B: walk each row of the panel once (long contiguous reads) and scatter its 16-float
+          // pieces to the slivers, a group of slivers at a time, rather than sliver by sliver down the
+          // rows (one cache line per row, a new page every few rows when ldb is large).
+          constexpr int64_t G = 32;
+          for (int64_t g0 = s0; g0 < s1; g0 += G) {
+            const int64_t g1 = std::min(s1, g0 + G);
+            const int64_t full_end = std::min(g1, nc / NR);  // slivers with 16 real columns
+            for (int64_t p = 0; p < kc; p++) {
+              const float* src = P.b + (pc + p) * P.ldb + jc;
+              for (int64_t s = g0; s < full_end; s++)
+                std::memcpy(bpanel.get() + s * NR * kc + p * NR, src + s * NR, sizeof(float) * NR);
+            }
+            for (int64_t s = full_end; s < g1; s++)
+              pack_b_sliver(P, K, pc, kc, jc + s * NR, std::min(NR, nc - s * NR), bpanel.get() + s * NR * kc);
+          }
+          return;
+        }
         for (int64_t s = s0; s < s1; s++)
           pack_b_sliver(P, K, pc, kc, jc + s * NR, std::min(NR, nc - s * NR), bpanel.get() + s * NR * kc);
       };
@@ -634,10 +673,11 @@ void run_problem(const Problem& P, bool parallel) {
           int64_t tm = t / wn, tn = t % wn;
           int64_t m_lo = std::min(P.m, (mrows * tm / wm) * MR), m_hi = std::min(P.m, (mrows * (tm + 1) / wm) * MR);
           int64_t s_lo = nsl * tn / wn, s_hi = nsl * (tn + 1) / wn;
-          if (!separate_pack) pack_range(s_lo, s_hi);
+          if (!separate_pack && !fused) pack_range(s_lo, s_hi);
+          float* ab = abuf.get() + size_t(t) * abuf_stride;
           if (m_lo < m_hi && s_lo < s_hi)
-            macro_kernel(P, K, jc, pc, kc, first, last, m_lo, m_hi, s_lo, s_hi, nc, bpanel.get(),
-                         abuf.get() + size_t(t) * abuf_stride);
+            macro_kernel(P, K, jc, pc, kc, first, last, m_lo, m_hi, s_lo, s_hi, nc, bpanel.get(), ab,
+                         fused ? ab + MC_MAX * kc_nom + 64 : nullptr);
         }
       };
       if (tasks > 1)

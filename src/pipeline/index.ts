@@ -1,0 +1,3 @@
+/** The generation pipeline. */
+export { prepareControl, resizeBilinear } from './control-image.js';
+export { type ControlInput, denoise, type DenoiseOptions, type StepInfo } from './denoise.js';
