@@ -5,6 +5,7 @@
       "sources": [
         "src/native/core/allocator.cc",
         "src/native/core/backends.cc",
+        "src/native/core/cache_pool.cc",
         "src/native/core/cuda_unavailable.cc",
         "src/native/core/op_util.cc",
         "src/native/core/ops_attention.cc",
@@ -25,6 +26,7 @@
         "src/native/addon/bind_compute.cc",
         "src/native/addon/bind_runtime.cc",
         "src/native/addon/bind_storage.cc",
+        "src/native/addon/cache_pool_wrap.cc",
         "src/native/addon/guard.cc",
         "src/native/addon/tensor_handle.cc"
       ],

@@ -44,6 +44,39 @@ export interface NativeAddon {
   upsample2x(x: NativeHandle): NativeHandle;
   timestepEmbedding(t: NativeHandle, dim: number, o: object): NativeHandle;
   reduce(a: NativeHandle, b: NativeHandle | null, op: string): number;
+  CachePool: new (budgetBytes: number) => NativeCachePool;
+}
+
+/** @internal The native cache buffer pool (include/hgc/cache_pool.h). */
+export interface NativeCachePool {
+  put(key: string, t: NativeHandle, pinned: boolean): boolean;
+  get(key: string): NativeHandle | null;
+  has(key: string): boolean;
+  release(key: string): boolean;
+  clear(): void;
+  setBudget(bytes: number): void;
+  stats(): CachePoolStats;
+  keys(): string[];
+}
+
+/** Statistics of a {@link CacheStore}. */
+export interface CachePoolStats {
+  /** Byte budget. */
+  budget: number;
+  /** Bytes held: entries plus freed buffers kept for reuse. */
+  bytesHeld: number;
+  bytesInEntries: number;
+  peakBytesHeld: number;
+  entries: number;
+  /** get() calls that found / did not find their key. */
+  hits: number;
+  misses: number;
+  /** Entries dropped to make room. */
+  evictions: number;
+  /** put() calls refused because they could not fit in the budget. */
+  rejected: number;
+  /** put() calls served by a freed buffer. */
+  bufferReuses: number;
 }
 
 /** @internal */

@@ -30,28 +30,35 @@ export class DownBlock extends Module {
       : null;
   }
 
-  /** Returns the block output and its skip tensors (one per layer, plus the downsampled output). */
+  /** Layers of this block: each (resnet[, attention]) pair, then the downsampler if any. Each yields a skip. */
+  get layerCount(): number {
+    return this.resnets.length + (this.downsampler ? 1 : 0);
+  }
+
+  /** Runs layer `j` on h (h is not disposed). */
+  runLayer(j: number, h: Tensor, temb: Tensor, context: Tensor, hook?: BlockHook): Tensor {
+    if (j >= this.resnets.length) {
+      const ds = this.downsampler!;
+      const out = this.scoped('downsamplers.0', () => ds.forward(h));
+      hook?.('downsamplers.0', out);
+      return out;
+    }
+    const r = this.scoped(`resnets.${j}`, () => this.resnets[j]!.forward(h, temb));
+    hook?.(`resnets.${j}`, r);
+    const attn = this.attentions[j];
+    if (!attn) return r;
+    const a = this.scoped(`attentions.${j}`, () => attn.forward(r, context));
+    r.dispose();
+    hook?.(`attentions.${j}`, a);
+    return a;
+  }
+
+  /** Returns the block output and its skip tensors (one per layer); the caller owns the skips. */
   forward(x: Tensor, temb: Tensor, context: Tensor, hook?: BlockHook): { out: Tensor; skips: Tensor[] } {
     const skips: Tensor[] = [];
     let h = x;
-    for (let i = 0; i < this.resnets.length; i++) {
-      const r = this.scoped(`resnets.${i}`, () => this.resnets[i]!.forward(h, temb));
-      if (h !== x && !skips.includes(h)) h.dispose();
-      h = r;
-      hook?.(`resnets.${i}`, h);
-      const attn = this.attentions[i];
-      if (attn) {
-        const a = this.scoped(`attentions.${i}`, () => attn.forward(h, context));
-        h.dispose();
-        h = a;
-        hook?.(`attentions.${i}`, h);
-      }
-      skips.push(h);
-    }
-    if (this.downsampler) {
-      const ds = this.downsampler;
-      h = this.scoped('downsamplers.0', () => ds.forward(h));
-      hook?.('downsamplers.0', h);
+    for (let j = 0; j < this.layerCount; j++) {
+      h = this.runLayer(j, h, temb, context, hook);
       skips.push(h);
     }
     return { out: h, skips };
@@ -105,32 +112,30 @@ export class UpBlock extends Module {
     this.upsampler = addUpsample ? this.child('upsamplers', new ModuleList()).add('0', new Upsample2D(outChannels)) : null;
   }
 
-  /** Consumes skips from the end of `skips` (the most recent first), as the UNet's up path does. */
-  forward(x: Tensor, skips: Tensor[], temb: Tensor, context: Tensor, hook?: BlockHook): Tensor {
-    let h = x;
-    for (let i = 0; i < this.resnets.length; i++) {
-      const skip = skips.pop()!;
-      const cat = ops.concat([h, skip], 1);
-      if (h !== x) h.dispose();
-      const r = this.scoped(`resnets.${i}`, () => this.resnets[i]!.forward(cat, temb));
-      cat.dispose();
-      h = r;
-      hook?.(`resnets.${i}`, h);
-      const attn = this.attentions[i];
-      if (attn) {
-        const a = this.scoped(`attentions.${i}`, () => attn.forward(h, context));
-        h.dispose();
-        h = a;
-        hook?.(`attentions.${i}`, h);
-      }
+  get layerCount(): number {
+    return this.resnets.length;
+  }
+
+  /** Layer `j`: resnet(concat(h, skip)) [+ attention], then the upsampler after the last layer. h is kept. */
+  runLayer(j: number, h: Tensor, skip: Tensor, temb: Tensor, context: Tensor, hook?: BlockHook): Tensor {
+    const cat = ops.concat([h, skip], 1);
+    let out = this.scoped(`resnets.${j}`, () => this.resnets[j]!.forward(cat, temb));
+    cat.dispose();
+    hook?.(`resnets.${j}`, out);
+    const attn = this.attentions[j];
+    if (attn) {
+      const a = this.scoped(`attentions.${j}`, () => attn.forward(out, context));
+      out.dispose();
+      out = a;
+      hook?.(`attentions.${j}`, out);
     }
-    if (this.upsampler) {
+    if (j === this.resnets.length - 1 && this.upsampler) {
       const up = this.upsampler;
-      const u = this.scoped('upsamplers.0', () => up.forward(h));
-      if (h !== x) h.dispose();
-      h = u;
-      hook?.('upsamplers.0', h);
+      const u = this.scoped('upsamplers.0', () => up.forward(out));
+      out.dispose();
+      out = u;
+      hook?.('upsamplers.0', out);
     }
-    return h;
+    return out;
   }
 }

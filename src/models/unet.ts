@@ -13,16 +13,64 @@ import { type BlockHook, DownBlock, MidBlock, UpBlock } from './blocks.js';
 import { type UNetConfig, parseUNetConfig } from './config.js';
 import { TimestepEmbedding, embedTimestep } from './embeddings.js';
 
+/** Residuals for the skip connections (conv_in first) and the mid-block output. */
+export interface Residuals {
+  down?: readonly Tensor[];
+  mid?: Tensor;
+}
+
+/**
+ * The block-level cache hook at skip branch b (DeepCache's mechanism). The shallow part S_b is conv_in, the
+ * down layers 0..b, the up layers that consume skips b..0, and conv_out; h_b is the up-path feature that
+ * enters the up layer consuming skip b.
+ */
+export interface BranchHook {
+  index: number;
+  /**
+   * Called with the probe — the output of down layer b — as soon as it is computed. Return a cached h_b to run
+   * only S_b, or undefined to run the whole network.
+   */
+  decide: (probe: Tensor) => Tensor | undefined;
+  /** On whole-network runs: receives h_b so it can be cached (do not dispose it). */
+  store?: (deep: Tensor) => void;
+}
+
+/** Faster-Diffusion's encoder propagation: reuse the encoder outputs (skips with residuals, mid output). */
+export interface EncoderHook {
+  cached?: { skips: readonly Tensor[]; mid: Tensor };
+  /** On full runs: receives the encoder outputs (with residuals added) so they can be cached. */
+  store?: (skips: readonly Tensor[], mid: Tensor) => void;
+}
+
 /** Options of {@link UNet2DConditionModel.forward}. */
 export interface UNetForwardOptions {
   /** ControlNet residuals for the skip tensors, in down-path order (conv_in first). */
   downResiduals?: readonly Tensor[];
   /** ControlNet residual for the mid-block output. */
   midResidual?: Tensor;
+  /**
+   * Residuals produced on demand, after the branch decision: 'full' runs need all of them; 'shallow' runs only
+   * those of skips 0..b. Takes precedence over downResiduals/midResidual. The caller owns what it returns.
+   */
+  residuals?: (mode: 'full' | 'shallow') => Residuals | undefined;
   /** A precomputed time embedding [B, 4·C0] (shared with the ControlNet in a step). */
   temb?: Tensor;
+  branch?: BranchHook;
+  encoder?: EncoderHook;
   /** Receives intermediate outputs by diffusers module path (for tests and probes). */
   hook?: BlockHook;
+}
+
+interface DownLayer {
+  block: number;
+  index: number;
+  run: (h: Tensor, temb: Tensor, ctx: Tensor, hook?: BlockHook) => Tensor;
+}
+
+interface UpLayer {
+  block: number;
+  index: number;
+  run: (h: Tensor, skip: Tensor, temb: Tensor, ctx: Tensor, hook?: BlockHook) => Tensor;
 }
 
 export class UNet2DConditionModel extends Module {
@@ -62,6 +110,30 @@ export class UNet2DConditionModel extends Module {
     });
     this.conv_norm_out = this.child('conv_norm_out', new GroupNorm(cfg.normNumGroups, ch[0]!, cfg.normEps));
     this.conv_out = this.child('conv_out', new Conv2d(ch[0]!, cfg.outChannels, 3, { padding: 1 }));
+    this.down_blocks.forEach((blk, b) => {
+      for (let j = 0; j < blk.layerCount; j++) {
+        this.#down.push({ block: b, index: j, run: (h, temb, ctx, hook) => this.scoped(`down_blocks.${b}`, () => blk.runLayer(j, h, temb, ctx, prefixed(hook, `down_blocks.${b}`))) });
+      }
+    });
+    this.up_blocks.forEach((blk, b) => {
+      for (let j = 0; j < blk.layerCount; j++) {
+        this.#up.push({ block: b, index: j, run: (h, skip, temb, ctx, hook) => this.scoped(`up_blocks.${b}`, () => blk.runLayer(j, h, skip, temb, ctx, prefixed(hook, `up_blocks.${b}`))) });
+      }
+    });
+  }
+
+  readonly #down: DownLayer[] = [];
+  readonly #up: UpLayer[] = [];
+
+  /** Number of skip branches: down layers (pairs and downsamplers). The branch index b ranges over 0..this−1. */
+  get branchCount(): number {
+    return this.#down.length;
+  }
+
+  /** Name of the down layer that produces the probe of branch b, e.g. 'down_blocks.0 layer 0'. */
+  branchName(b: number): string {
+    const l = this.#down[b];
+    return l ? `down_blocks.${l.block} layer ${l.index}` : `branch ${b}`;
   }
 
   /** The time embedding [batch, 4·C0] of timestep t (time_proj + MLP). */
@@ -80,51 +152,78 @@ export class UNet2DConditionModel extends Module {
     const levels = 2 ** (this.config.blockOutChannels.length - 1);
     check(sample.shape[2]! % levels === 0 && sample.shape[3]! % levels === 0, 'SHAPE',
       () => `UNet: latent size ${sample.shape[2]}×${sample.shape[3]} must be a multiple of ${levels}`);
+    const branch = opts.branch;
+    if (branch) check(Number.isInteger(branch.index) && branch.index >= 0 && branch.index < this.#down.length, 'ARG',
+      () => `UNet: branch ${branch.index} is out of range 0..${this.#down.length - 1}`);
     const hook = opts.hook;
-    const batch = sample.shape[0]!;
-    const temb = opts.temb ?? this.timeEmbedding(timestep, batch, sample.device, hook);
+    const temb = opts.temb ?? this.timeEmbedding(timestep, sample.shape[0]!, sample.device, hook);
     const owned: Tensor[] = opts.temb ? [] : [temb];
+    const nSkips = this.#down.length + 1;
     try {
-      let h = this.scoped('conv_in', () => this.conv_in.forward(sample));
-      hook?.('conv_in', h);
-      const skips: Tensor[] = [h];
-      owned.push(h);
-      this.down_blocks.forEach((blk, i) => {
-        const r = this.scoped(`down_blocks.${i}`, () => blk.forward(h, temb, context, prefixed(hook, `down_blocks.${i}`)));
-        if (hook) {
-          hook(`down_blocks.${i}.out`, r.out);
-          r.skips.forEach((s, j) => hook(`down_blocks.${i}.res${j}`, s));
-        }
-        skips.push(...r.skips);
-        owned.push(...r.skips);
-        h = r.out;
-      });
-      if (opts.downResiduals) {
-        check(opts.downResiduals.length === skips.length, 'SHAPE',
-          () => `UNet: ${opts.downResiduals!.length} down residuals given, the model has ${skips.length} skip connections`);
-        skips.forEach((s, i) => {
-          const r = opts.downResiduals![i]!;
-          check(r.shape.every((d, k) => d === s.shape[k]) && r.rank === s.rank, 'SHAPE',
-            () => `UNet: down residual ${i} ${shapeStr(r.shape)} does not match skip ${shapeStr(s.shape)}`);
-          skips[i] = ops.add(s, r);
-          owned.push(skips[i]!);
-        });
-      }
-      let mid = this.scoped('mid_block', () => this.mid_block.forward(h, temb, context, prefixed(hook, 'mid_block')));
-      owned.push(mid);
-      if (opts.midResidual) {
-        check(opts.midResidual.rank === 4 && opts.midResidual.shape.every((d, k) => d === mid.shape[k]), 'SHAPE',
-          () => `UNet: mid residual ${shapeStr(opts.midResidual!.shape)} does not match ${shapeStr(mid.shape)}`);
-        mid = ops.add(mid, opts.midResidual);
-        owned.push(mid);
-      }
-      hook?.('mid_block', mid);
-      h = mid;
-      this.up_blocks.forEach((blk, i) => {
-        h = this.scoped(`up_blocks.${i}`, () => blk.forward(h, skips, temb, context, prefixed(hook, `up_blocks.${i}`)));
+      let skips: Tensor[];
+      let h: Tensor;
+      let upStart = 0;
+      let shallow = false;
+      if (opts.encoder?.cached) {
+        skips = [...opts.encoder.cached.skips];
+        check(skips.length === nSkips, 'SHAPE', () => `UNet: cached encoder has ${skips.length} skips, the model has ${nSkips}`);
+        h = opts.encoder.cached.mid;
+      } else {
+        h = this.scoped('conv_in', () => this.conv_in.forward(sample));
+        hook?.('conv_in', h);
         owned.push(h);
-        hook?.(`up_blocks.${i}`, h);
-      });
+        skips = [h];
+        let deep: Tensor | undefined;
+        for (let l = 0; l < this.#down.length; l++) {
+          const layer = this.#down[l]!;
+          h = layer.run(h, temb, context, hook);
+          owned.push(h);
+          skips.push(h);
+          if (hook) this.#reportDown(layer, skips, hook);
+          if (branch && l === branch.index) {
+            deep = branch.decide(h);
+            if (deep) break;
+          }
+        }
+        const res = opts.residuals ? opts.residuals(deep ? 'shallow' : 'full') : { down: opts.downResiduals, mid: opts.midResidual };
+        if (res?.down) {
+          const used = deep ? branch!.index + 1 : nSkips;
+          check(res.down.length >= used, 'SHAPE', () => `UNet: ${res.down!.length} down residuals given, ${used} needed`);
+          if (!deep) check(res.down.length === nSkips, 'SHAPE', () => `UNet: ${res.down!.length} down residuals given, the model has ${nSkips} skip connections`);
+          for (let i = 0; i < used; i++) {
+            const r = res.down[i]!, s = skips[i]!;
+            check(r.rank === s.rank && r.shape.every((d, k) => d === s.shape[k]), 'SHAPE',
+              () => `UNet: down residual ${i} ${shapeStr(r.shape)} does not match skip ${shapeStr(s.shape)}`);
+            skips[i] = ops.add(s, r);
+            owned.push(skips[i]!);
+          }
+        }
+        if (deep) {
+          shallow = true;
+          h = deep;
+          upStart = this.#up.length - 1 - branch!.index;
+        } else {
+          let mid = this.scoped('mid_block', () => this.mid_block.forward(h, temb, context, prefixed(hook, 'mid_block')));
+          owned.push(mid);
+          if (res?.mid) {
+            const m = res.mid;
+            check(m.rank === 4 && m.shape.every((d, k) => d === mid.shape[k]), 'SHAPE',
+              () => `UNet: mid residual ${shapeStr(m.shape)} does not match ${shapeStr(mid.shape)}`);
+            mid = ops.add(mid, m);
+            owned.push(mid);
+          }
+          hook?.('mid_block', mid);
+          opts.encoder?.store?.(skips, mid);
+          h = mid;
+        }
+      }
+      for (let u = upStart; u < this.#up.length; u++) {
+        const layer = this.#up[u]!;
+        if (!shallow && branch?.store && u === this.#up.length - 1 - branch.index) branch.store(h);
+        h = layer.run(h, skips[nSkips - 1 - u]!, temb, context, hook);
+        owned.push(h);
+        if (hook && layer.index === this.up_blocks[layer.block]!.layerCount - 1) hook(`up_blocks.${layer.block}`, h);
+      }
       let normed: Tensor;
       if (hook) {
         const n = this.scoped('conv_norm_out', () => this.conv_norm_out.forward(h));
@@ -141,6 +240,15 @@ export class UNet2DConditionModel extends Module {
     } finally {
       for (const t of owned) t.dispose();
     }
+  }
+
+  /** Block-level hook names of the original diffusers forward: down_blocks.i.out and .resJ. */
+  #reportDown(layer: DownLayer, skips: Tensor[], hook: BlockHook): void {
+    const blk = this.down_blocks[layer.block]!;
+    if (layer.index !== blk.layerCount - 1) return;
+    const produced = skips.slice(skips.length - blk.layerCount);
+    hook(`down_blocks.${layer.block}.out`, produced[produced.length - 1]!);
+    produced.forEach((s, j) => hook(`down_blocks.${layer.block}.res${j}`, s));
   }
 }
 

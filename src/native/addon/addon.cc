@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_runtime(env, exports);
   register_storage(env, exports);
   register_compute(env, exports);
+  register_cache_pool(env, exports);
   return exports;
 }
 

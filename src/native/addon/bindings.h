@@ -6,4 +6,5 @@ namespace hgc::addon {
 void register_runtime(Napi::Env env, Napi::Object exports);   // devices, memory, error class
 void register_storage(Napi::Env env, Napi::Object exports);   // creation, copies, casts, layout
 void register_compute(Napi::Env env, Napi::Object exports);   // compute ops
+void register_cache_pool(Napi::Env env, Napi::Object exports);  // the cache buffer pool
 }  // namespace hgc::addon
