@@ -10,9 +10,18 @@ export {
 } from './dtype.js';
 export { HgcError, type HgcErrorCode } from './errors.js';
 export {
+  LazyTensorSource, loadControlNet, loadUNet, loadWeightsInto, openModelFolderWeights,
+  type LoadIntoOptions, type ModelFolderOptions, type SourceEntry, type WeightLoadOptions,
+} from './io/model-folder.js';
+export {
+  LDM_CONTROLNET_PREFIX, LDM_UNET_PREFIX, ldmToDiffusersControlNet, ldmToDiffusersUNet,
+  loadControlNetFromSingleFile, loadUNetFromSingleFile, type LdmKeyOptions, type SingleFileOptions,
+} from './io/ldm-keys.js';
+export {
   SafetensorsFile, loadSafetensors, writeSafetensors, MAX_HEADER_BYTES,
   type SafetensorsDType, type SafetensorsInfo, type SafetensorsLoadOptions,
 } from './io/safetensors.js';
+export * as cache from './cache/index.js';
 export * as models from './models/index.js';
 export * as nn from './nn/index.js';
 export * as ops from './ops/index.js';
