@@ -9,7 +9,30 @@ import * as ops from '../ops/index.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 
+/**
+ * Takes over cross-attention layers while active (the fine-grained cache: exact K/V reuse, map
+ * capture/replay, output reuse, fused outputs after the CFG gate). Self-attention is never routed here.
+ */
+export interface CrossAttentionController {
+  crossAttention(module: Attention, x: Tensor, context: Tensor, residual: Tensor): Tensor;
+}
+
+let activeController: CrossAttentionController | undefined;
+
+/** Runs `fn` with `controller` handling every cross-attention layer. */
+export function withCrossAttentionController<T>(controller: CrossAttentionController | undefined, fn: () => T): T {
+  const previous = activeController;
+  activeController = controller;
+  try {
+    return fn();
+  } finally {
+    activeController = previous;
+  }
+}
+
 export class Attention extends Module {
+  /** Module path in the model ('unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2'), set by the model. */
+  path = '';
   readonly to_q: Linear;
   readonly to_k: Linear;
   readonly to_v: Linear;
@@ -26,6 +49,7 @@ export class Attention extends Module {
 
   /** x [B, N, C]; context [B, M, Cctx] (self-attention when omitted); residual added to the output. */
   forward(x: Tensor, context: Tensor | undefined, residual: Tensor): Tensor {
+    if (context && activeController) return activeController.crossAttention(this, x, context, residual);
     return tidy(() => {
       const ctx = context ?? x;
       const q = this.scoped('to_q', () => this.to_q.forward(x));
@@ -35,6 +59,29 @@ export class Attention extends Module {
       return this.scoped('to_out.0', () => this.to_out.forward(o, { residual }));
     });
   }
+
+  /** k and v projections of a context [B, M, Cctx] (exact across steps: they depend only on the text). */
+  keysValues(context: Tensor): { k: Tensor; v: Tensor } {
+    return {
+      k: this.scoped('to_k', () => this.to_k.forward(context)),
+      v: this.scoped('to_v', () => this.to_v.forward(context)),
+    };
+  }
+
+  /** to_q of x. */
+  query(x: Tensor): Tensor {
+    return this.scoped('to_q', () => this.to_q.forward(x));
+  }
+
+  /** to_out of an attention result, optionally with the residual added. */
+  output(o: Tensor, residual?: Tensor): Tensor {
+    return this.scoped('to_out.0', () => this.to_out.forward(o, { residual }));
+  }
+}
+
+/** Sets `path` on every Attention below `root`, prefixed with `prefix`. */
+export function assignAttentionPaths(root: Module, prefix: string): void {
+  for (const [path, m] of root.namedModules(prefix)) if (m instanceof Attention) m.path = path;
 }
 
 /** A container whose children are named 0, 1, … (diffusers' ModuleList). */

@@ -8,7 +8,7 @@ import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
-import { ModuleList } from './attention.js';
+import { ModuleList, assignAttentionPaths } from './attention.js';
 import { type BlockHook, DownBlock, MidBlock } from './blocks.js';
 import { type ControlNetConfig, parseControlNetConfig } from './config.js';
 import { TimestepEmbedding, embedTimestep } from './embeddings.js';
@@ -94,6 +94,7 @@ export class ControlNetModel extends Module {
     });
     this.mid_block = this.child('mid_block', new MidBlock(cfg));
     this.controlnet_mid_block = this.child('controlnet_mid_block', new Conv2d(ch[ch.length - 1]!, ch[ch.length - 1]!, 1));
+    assignAttentionPaths(this, 'controlnet');
   }
 
   /** The conditioning embedding of a control image [B, 3, 8H, 8W] in [0, 1]. */

@@ -8,7 +8,7 @@ import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { check, shapeStr } from '../errors.js';
 import type { Tensor } from '../tensor.js';
-import { ModuleList } from './attention.js';
+import { ModuleList, assignAttentionPaths } from './attention.js';
 import { type BlockHook, DownBlock, MidBlock, UpBlock } from './blocks.js';
 import { type UNetConfig, parseUNetConfig } from './config.js';
 import { TimestepEmbedding, embedTimestep } from './embeddings.js';
@@ -115,6 +115,7 @@ export class UNet2DConditionModel extends Module {
         this.#down.push({ block: b, index: j, run: (h, temb, ctx, hook) => this.scoped(`down_blocks.${b}`, () => blk.runLayer(j, h, temb, ctx, prefixed(hook, `down_blocks.${b}`))) });
       }
     });
+    assignAttentionPaths(this, 'unet');
     this.up_blocks.forEach((blk, b) => {
       for (let j = 0; j < blk.layerCount; j++) {
         this.#up.push({ block: b, index: j, run: (h, skip, temb, ctx, hook) => this.scoped(`up_blocks.${b}`, () => blk.runLayer(j, h, skip, temb, ctx, prefixed(hook, `up_blocks.${b}`))) });

@@ -68,6 +68,13 @@ export abstract class Module {
     return this.#children;
   }
 
+  /** This module and every descendant with its dotted path (this one under `prefix` without a trailing dot). */
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix, this]];
+    for (const [n, c] of this.#children) out.push(...c.namedModules(prefix ? `${prefix}.${n}` : n));
+    return out;
+  }
+
   /** Every parameter with its full dotted name. */
   namedParameters(prefix = ''): [string, Parameter][] {
     const out: [string, Parameter][] = [];

@@ -1,0 +1,191 @@
+/**
+ * One generation under a cache policy: runs each step as its plan says, keeping what later steps reuse in the
+ * cache store (h_b, the probe f_r, ControlNet residuals, encoder outputs, attention results) and falling back
+ * to computing whenever something is missing — a plan can make a step cheaper, never wrong.
+ */
+import type { ControlNetModel } from '../models/controlnet.js';
+import { withCrossAttentionController } from '../models/attention.js';
+import type { Residuals, UNet2DConditionModel } from '../models/unet.js';
+import * as ops from '../ops/index.js';
+import { tidy } from '../scope.js';
+import type { Tensor } from '../tensor.js';
+import { AttentionCache } from './attention-cache.js';
+import { matchBatch } from './batch.js';
+import type { CachePolicy, StepContext, StepObservation, StepPlan } from './policy.js';
+import type { CacheStore } from './store.js';
+
+/** A ControlNet prepared for a generation: its conditioning embeddings at batch 2 and 1 (exact caches). */
+export interface PreparedControl {
+  model: ControlNetModel;
+  emb2?: Tensor;
+  emb1: Tensor;
+  scale: number;
+  guessMode: boolean;
+}
+
+/** Inputs of one step. */
+export interface StepInputs {
+  unet: UNet2DConditionModel;
+  controls: PreparedControl[];
+  /** Scaled model input [1, C, h, w]. */
+  x: Tensor;
+  timestep: number;
+  /** [uncond, cond] text at batch 2 (when CFG is used) and cond alone. */
+  context2?: Tensor;
+  context1: Tensor;
+  guidance: number;
+}
+
+export class CachedGeneration {
+  readonly attention: AttentionCache;
+  #lastFull = -1;
+
+  constructor(readonly store: CacheStore, readonly policy: CachePolicy) {
+    this.attention = new AttentionCache(store);
+  }
+
+  /** Runs a step; returns the guided noise prediction [1, C, h, w] and what the step observed. */
+  step(ctx: StepContext, plan: StepPlan, inp: StepInputs): { eps: Tensor; obs: StepObservation } {
+    const batch = plan.cfg && inp.context2 ? 2 : 1;
+    const misses: string[] = [];
+    let full = true;
+    let drift: number | undefined;
+    this.attention.plan = plan;
+    this.attention.misses = [];
+    const eps = tidy(() => {
+      const xb = batch === 2 ? ops.concat([inp.x, inp.x], 0) : inp.x;
+      const context = batch === 2 ? inp.context2! : inp.context1;
+      const runControls = (): Residuals | undefined => this.#runControls(inp, xb, context, batch, plan);
+      const cachedResiduals = (count: number): Residuals | undefined => {
+        const down: Tensor[] = [];
+        for (let i = 0; i < count; i++) {
+          const r = this.#get(`cn.res.${i}`, batch);
+          if (!r) return undefined;
+          down.push(r);
+        }
+        return { down };
+      };
+      const residuals = inp.controls.length === 0 ? undefined : (mode: 'full' | 'shallow'): Residuals | undefined => {
+        if (mode === 'shallow' && plan.controlnet === 'reuse') {
+          const r = cachedResiduals(branchOf(plan)! + 1);
+          if (r) return r;
+          misses.push('controlnet residuals');
+        }
+        if (mode === 'full' && plan.controlnet === 'reuse' && plan.block.kind === 'full') {
+          const r = cachedResiduals(inp.unet.branchCount + 1);
+          const mid = this.#get('cn.mid', batch);
+          if (r && mid) return { down: r.down, mid };
+          misses.push('controlnet residuals');
+        }
+        return runControls();
+      };
+      let out: Tensor;
+      if (plan.block.kind === 'decoder') {
+        const cached = this.#encoder(inp.unet.branchCount + 1, batch);
+        if (cached) {
+          full = false;
+          return withCrossAttentionController(this.attention, () =>
+            this.#guide(inp.unet.forward(xb, inp.timestep, context, { encoder: { cached } }), batch, inp.guidance));
+        }
+        misses.push('encoder outputs');
+      }
+      const b = branchOf(plan);
+      const branch = b === undefined ? undefined : {
+        index: b,
+        decide: (probe: Tensor): Tensor | undefined => {
+          const ref = this.#get('probe', batch);
+          if (ref) {
+            drift = ops.relativeL1(probe, ref);
+            ref.dispose();
+          }
+          let wantShallow = plan.block.kind === 'shallow';
+          if (plan.block.kind === 'auto') wantShallow = drift !== undefined && !(this.policy.decide?.(ctx, drift) ?? true);
+          if (wantShallow) {
+            const deep = this.#get('deep', batch);
+            if (deep) {
+              full = false;
+              return deep;
+            }
+            misses.push('deep feature h_b');
+          }
+          if (plan.storeBranch === b) this.store.put('probe', probe);
+          return undefined;
+        },
+        store: plan.storeBranch === b ? (deep: Tensor) => { this.store.put('deep', deep); } : undefined,
+      };
+      const encoder = plan.storeEncoder ? {
+        store: (skips: readonly Tensor[], mid: Tensor) => {
+          skips.forEach((s, i) => this.store.put(`enc.skip.${i}`, s));
+          this.store.put('enc.mid', mid);
+        },
+      } : undefined;
+      out = withCrossAttentionController(this.attention, () =>
+        inp.unet.forward(xb, inp.timestep, context, { branch, encoder, residuals }));
+      return this.#guide(out, batch, inp.guidance);
+    });
+    if (full) this.#lastFull = ctx.index;
+    misses.push(...this.attention.misses);
+    this.attention.plan = undefined;
+    return { eps, obs: { full, drift, misses } };
+  }
+
+  /** Index of the last step G ran fully (−1 before any). */
+  get lastFullStep(): number {
+    return this.#lastFull;
+  }
+
+  #guide(eps: Tensor, batch: number, guidance: number): Tensor {
+    if (batch === 1) return eps;
+    const [eu, ec] = ops.split(eps, [1, 1], 0) as [Tensor, Tensor];
+    return ops.add(eu, ops.scale(ops.sub(ec, eu), guidance));  // eps_u + w·(eps_c − eps_u)
+  }
+
+  /** A cached tensor at `batch` (owned by the caller), or undefined. */
+  #get(key: string, batch: number): Tensor | undefined {
+    const t = this.store.get(key);
+    if (!t) return undefined;
+    const m = matchBatch(t, batch);
+    t.dispose();
+    return m;
+  }
+
+  #encoder(skips: number, batch: number): { skips: Tensor[]; mid: Tensor } | undefined {
+    const mid = this.#get('enc.mid', batch);
+    if (!mid) return undefined;
+    const out: Tensor[] = [];
+    for (let i = 0; i < skips; i++) {
+      const s = this.#get(`enc.skip.${i}`, batch);
+      if (!s) return undefined;
+      out.push(s);
+    }
+    return { skips: out, mid };
+  }
+
+  #runControls(inp: StepInputs, xb: Tensor, context: Tensor, batch: number, plan: StepPlan): Residuals {
+    let down: Tensor[] | undefined;
+    let mid: Tensor | undefined;
+    withCrossAttentionController(this.attention, () => {
+      for (const c of inp.controls) {
+        const emb = batch === 2 ? c.emb2! : c.emb1;
+        const r = c.model.forward(xb, inp.timestep, context, null, { conditioningScale: c.scale, guessMode: c.guessMode, condEmbedding: emb });
+        if (!down) {
+          down = r.down;
+          mid = r.mid;
+        } else {
+          down = down.map((d, k) => ops.add(d, r.down[k]!));
+          mid = ops.add(mid!, r.mid);
+        }
+      }
+    });
+    if (plan.storeBranch !== undefined) {
+      down!.forEach((d, i) => this.store.put(`cn.res.${i}`, d));
+      this.store.put('cn.mid', mid!);
+    }
+    return { down: down!, mid: mid! };
+  }
+}
+
+function branchOf(plan: StepPlan): number | undefined {
+  if (plan.block.kind === 'shallow' || plan.block.kind === 'auto') return plan.block.branch;
+  return plan.storeBranch;
+}

@@ -1,0 +1,15 @@
+/** Cache policies and their machinery. */
+export { compose } from './compose.js';
+export { CachedGeneration, type PreparedControl, type StepInputs } from './generation.js';
+export {
+  type BlockPlan, type CachePolicy, type CrossAttentionMode, fullPlan, type GenerationInfo, type StepContext,
+  type StepObservation, type StepPlan,
+} from './policy.js';
+export { deepCache, type DeepCacheOptions } from './policies/deepcache.js';
+export { defaultKeySteps, fasterDiffusion, type FasterDiffusionOptions } from './policies/faster-diffusion.js';
+export {
+  defaultHgcFullSteps, fullStepsFromCalibration, hgc, type HgcCalibration, hgcCalibrationRecorder, type HgcOptions,
+} from './policies/hgc.js';
+export { none } from './policies/none.js';
+export { tgate, type TgateOptions } from './policies/tgate.js';
+export { CacheStore, type CachePoolStats } from './store.js';

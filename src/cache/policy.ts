@@ -1,0 +1,105 @@
+/**
+ * The cache-policy API. A policy sees an explicit step context and returns a plan for the step; it may watch
+ * the feature drift the step measures. Precedence when plans are composed (see compose.ts): the CFG gate
+ * decides the batch first; the block level decides which parts of G and C run; the attention level decides
+ * what each cross-attention layer that does run computes.
+ */
+
+/** What a policy knows about a step. Steps are identified by index, never inferred from timestep values. */
+export interface StepContext {
+  /** 0-based step index. */
+  index: number;
+  /** The scheduler's timestep for this step. */
+  timestep: number;
+  totalSteps: number;
+  /** Whether the generation uses classifier-free guidance at all (guidance ≠ 1). */
+  cfg: boolean;
+  /** Batch of the UNet in the previous step (2 with CFG, 1 without); 0 before the first step. */
+  previousBatch: number;
+}
+
+/** What a cross-attention layer does in a step. */
+export type CrossAttentionMode =
+  /** Compute it (text K/V come from the exact per-generation cache). */
+  | 'compute'
+  /** Compute it and keep its output (and its map when the policy asks) for later steps. */
+  | 'capture'
+  /** Reuse the last captured result for this layer (falls back to capture when nothing is cached). */
+  | 'replay'
+  /** Return the fused (mean of unconditional and conditional) output kept at the gate; no text path. */
+  | 'fused';
+
+/** How the UNet (G) runs in a step. */
+export type BlockPlan =
+  /** The whole network. */
+  | { kind: 'full' }
+  /** Only the shallow part S_b; h_b and the residuals S_b consumes come from the last full step. */
+  | { kind: 'shallow'; branch: number }
+  /** Decide after the probe at branch b: the policy's decide() gets the drift. */
+  | { kind: 'auto'; branch: number }
+  /** Faster-Diffusion: the encoder outputs (skips with residuals, mid) come from the last key step. */
+  | { kind: 'decoder' };
+
+/** The plan of one step. */
+export interface StepPlan {
+  /** Run with CFG (batch 2, guidance); false: batch 1 with fused cross-attention (after a gate). */
+  cfg: boolean;
+  block: BlockPlan;
+  /** On full runs, keep h_b and the residuals of skips 0..b for this branch (the probe is measured there too). */
+  storeBranch?: number;
+  /** On full runs, keep the encoder outputs (Faster-Diffusion key steps). */
+  storeEncoder?: boolean;
+  /** ControlNet: run it, or reuse the residuals of the last step it ran (runs anyway on a miss). */
+  controlnet: 'run' | 'reuse';
+  /** Default cross-attention mode for every layer that runs. */
+  crossAttention: CrossAttentionMode;
+  /** Per-layer override by module path ('unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2'). */
+  crossAttentionLayer?: (path: string) => CrossAttentionMode | undefined;
+  /** With 'replay': replay the probability map (P·V with the cached V, then to_out) instead of the output. */
+  replayMaps?: boolean;
+}
+
+/** What a step measured, reported to {@link CachePolicy.observe}. */
+export interface StepObservation {
+  /** Whether G ran fully. */
+  full: boolean;
+  /** Relative L1 drift of the probe against the last full step (undefined when no probe was measured). */
+  drift?: number;
+  /** Things the step wanted from the cache but did not find (it computed them instead). */
+  misses: string[];
+}
+
+/** Information at the start of a generation. */
+export interface GenerationInfo {
+  totalSteps: number;
+  cfg: boolean;
+  /** Latent height and width. */
+  latentHeight: number;
+  latentWidth: number;
+  /** Number of skip branches of the UNet (valid branch indices are 0..branches−1). */
+  branches: number;
+}
+
+/**
+ * A cache policy. Only `plan` is required; writing one takes a single small file
+ * (docs/cache-policies.md has a worked example).
+ */
+export interface CachePolicy {
+  readonly name: string;
+  /** Called once per generation, before step 0. Reset per-generation state here. */
+  begin?(info: GenerationInfo): void;
+  plan(ctx: StepContext): StepPlan;
+  /** For `{ kind: 'auto' }` plans: whether the step must run fully, given the probe drift. */
+  decide?(ctx: StepContext, drift: number): boolean;
+  observe?(ctx: StepContext, obs: StepObservation): void;
+  /**
+   * Upper bound, in bytes, of what the policy keeps in the cache for one generation at the given latent size,
+   * batch 2 (documented memory; the pool's budget is what is enforced).
+   */
+  memoryBytes?(info: GenerationInfo & { channels: number[] }): number;
+}
+
+/** The plan of a step with no caching at all. */
+export function fullPlan(ctx: StepContext): StepPlan {
+  return { cfg: ctx.cfg, block: { kind: 'full' }, controlnet: 'run', crossAttention: 'compute' };
+}
