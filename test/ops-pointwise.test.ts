@@ -85,6 +85,10 @@ for (const device of testDevices()) {
     check('silu', ops.silu(V).data(), act.silu, 1e-6);
     check('quickGelu', ops.quickGelu(V).data(), act.quick_gelu, 1e-6);
     check('scale', ops.scale(V, 0.5, 2).data(), (x) => 0.5 * x + 2, 1e-7);
+    check('relu', ops.relu(V).data(), (x) => Math.max(x, 0), 1e-12);
+    check('tanh', ops.tanh(V, 1 / 3).data(), (x) => Math.tanh(x / 3), 1e-6);
+    check('sigmoid', ops.sigmoid(V).data(), (x) => 1 / (1 + Math.exp(-x)), 1e-6);
+    t.ok(Number.isNaN(ops.relu(tensor([NaN], [1], opts)).data()[0]!), 'NaN propagates through relu');
     const gg = ops.geglu(V).data();
     const ggRef = new Float64Array(500);
     for (let r = 0; r < 10; r++) for (let i = 0; i < 50; i++) ggRef[r * 50 + i] = v[r * 100 + i]! * act.gelu(v[r * 100 + 50 + i]!);

@@ -97,7 +97,7 @@ struct BinaryArgs {
 
 // Element-wise unary op on n contiguous values: out = f(alpha·x + beta) for the activations, or just
 // alpha·x + beta for Affine. GEGLU: x [rows, 2·cols] → out [rows, cols] = x[:, :cols] · gelu(x[:, cols:]).
-enum class UnaryOp : int { Affine = 0, GeluErf = 1, GeluTanh = 2, Silu = 3, QuickGelu = 4 };
+enum class UnaryOp : int { Affine = 0, GeluErf = 1, GeluTanh = 2, Silu = 3, QuickGelu = 4, Relu = 5, Tanh = 6, Sigmoid = 7 };
 struct UnaryArgs {
   int64_t n = 0;
   const float* x = nullptr;

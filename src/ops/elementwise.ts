@@ -44,7 +44,7 @@ export function div(a: Tensor, b: Tensor): Tensor {
   return binary(a, b, 'div');
 }
 
-type UnaryName = 'affine' | 'gelu' | 'gelu_tanh' | 'silu' | 'quick_gelu';
+type UnaryName = 'affine' | 'gelu' | 'gelu_tanh' | 'silu' | 'quick_gelu' | 'relu' | 'tanh' | 'sigmoid';
 
 function unary(x: Tensor, op: UnaryName, alpha = 1, beta = 0): Tensor {
   requireTensor(x, `${op}: x`);
@@ -78,6 +78,21 @@ export function quickGelu(x: Tensor): Tensor {
 /** x · sigmoid(x). */
 export function silu(x: Tensor): Tensor {
   return unary(x, 'silu');
+}
+
+/** max(x, 0) (NaN stays NaN). */
+export function relu(x: Tensor): Tensor {
+  return unary(x, 'relu');
+}
+
+/** tanh(alpha · x) (alpha default 1). */
+export function tanh(x: Tensor, alpha = 1): Tensor {
+  return unary(x, 'tanh', alpha);
+}
+
+/** 1 / (1 + e^(−x)). */
+export function sigmoid(x: Tensor): Tensor {
+  return unary(x, 'sigmoid');
 }
 
 /** GEGLU: x [..., 2C] → hidden · gelu(gate) [..., C] with hidden, gate = the two halves of the last dim. */

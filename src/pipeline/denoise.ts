@@ -7,6 +7,9 @@ import { HgcError, check, shapeStr } from '../errors.js';
 import type { ControlNetModel } from '../models/controlnet.js';
 import type { UNet2DConditionModel } from '../models/unet.js';
 import * as ops from '../ops/index.js';
+import { CachedGeneration, type PreparedControl } from '../cache/generation.js';
+import type { CachePolicy, StepObservation, StepPlan } from '../cache/policy.js';
+import { type CachePoolStats, CacheStore } from '../cache/store.js';
 import { type MacCounter } from '../profile/macs.js';
 import { type CreateSchedulerOptions, createScheduler } from '../schedulers/factory.js';
 import type { Scheduler, SchedulerName } from '../schedulers/types.js';
@@ -61,6 +64,17 @@ export interface DenoiseOptions {
   signal?: AbortSignal;
   /** If given, its tags are set to { step, phase } while each step runs (for per-step MAC reports). */
   macCounter?: MacCounter;
+  /**
+   * A cache policy (src/cache). Without one nothing is cached at all; with one the exact caches (text K/V,
+   * conditioning embedding) are on too, and the policy decides what each step reuses.
+   */
+  policy?: CachePolicy;
+  /** Byte budget of the cache pool (default: unlimited). Over budget, steps compute instead of reusing. */
+  cacheBudgetBytes?: number;
+  /** Receives each step's plan and observation (for reports and tests). */
+  onPlan?: (info: { step: number; plan: StepPlan; observation: StepObservation }) => void;
+  /** Receives the cache pool's statistics at the end of the generation, before it is released. */
+  onCacheStats?: (stats: CachePoolStats) => void;
 }
 
 /** Runs the denoising loop and returns the final latents [1, 4, h, w] (owned by the caller). */
@@ -88,6 +102,8 @@ export function denoise(opts: DenoiseOptions): Tensor {
     ? opts.scheduler
     : createScheduler(opts.scheduler ?? 'unipc', { ...(opts.schedulerConfig ?? {}), steps } as CreateSchedulerOptions);
   if (typeof opts.scheduler === 'object') scheduler.setTimesteps(steps);
+
+  if (opts.policy) return denoiseWithPolicy(opts, opts.policy, x, scheduler, steps, guidance, cfg);
 
   // Per-generation exact caches: the batched text context and each ControlNet's conditioning embedding.
   const owned: Tensor[] = [];
@@ -144,6 +160,71 @@ export function denoise(opts: DenoiseOptions): Tensor {
     x.dispose();
     throw e;
   } finally {
+    for (const t of owned) t.dispose();
+    scheduler.reset();
+  }
+}
+
+/** The loop under a cache policy; every cached buffer is released at the end, also on errors and cancellation. */
+function denoiseWithPolicy(opts: DenoiseOptions, policy: CachePolicy, latents: Tensor, scheduler: Scheduler, steps: number,
+  guidance: number, cfg: boolean): Tensor {
+  const { unet } = opts;
+  let x = latents;
+  const [, , h, w] = x.shape as [number, number, number, number];
+  const store = new CacheStore(opts.cacheBudgetBytes);
+  const gen = new CachedGeneration(store, policy);
+  const owned: Tensor[] = [];
+  try {
+    const context1 = opts.cond.clone();
+    owned.push(context1);
+    const context2 = cfg ? ops.concat([opts.uncond!, opts.cond], 0) : undefined;
+    if (context2) owned.push(context2);
+    const controls: PreparedControl[] = (opts.controls ?? []).map((c) => {
+      const f = 2 ** (c.model.config.conditioningEmbeddingOutChannels.length - 1);
+      const img = prepareControl(c.image, h * f, w * f);
+      const emb1 = c.model.embedCondition(img);
+      owned.push(emb1);
+      let emb2: Tensor | undefined;
+      if (cfg) {
+        const batched = ops.concat([img, img], 0);
+        emb2 = c.model.embedCondition(batched);
+        batched.dispose();
+        owned.push(emb2);
+      }
+      img.dispose();
+      return { model: c.model, emb1, emb2, scale: c.scale ?? 1, guessMode: c.guessMode ?? false };
+    });
+    policy.begin?.({ totalSteps: steps, cfg, latentHeight: h, latentWidth: w, branches: unet.branchCount });
+    const init = ops.scale(x, scheduler.initNoiseSigma);
+    x.dispose();
+    x = init;
+    let previousBatch = 0;
+    for (let i = 0; i < steps; i++) {
+      if (opts.signal?.aborted) throw new HgcError('ARG', `generation cancelled at step ${i} of ${steps}`);
+      const t = scheduler.timesteps[i]!;
+      const ctx = { index: i, timestep: t, totalSteps: steps, cfg, previousBatch };
+      const plan = policy.plan(ctx);
+      const batch = plan.cfg && cfg ? 2 : 1;
+      if (opts.macCounter) opts.macCounter.tags = { step: i, phase: batch === 2 ? 'cfg' : 'cond' };
+      const next = tidy(() => {
+        const xin = scheduler.scaleModelInput(x, i);
+        const { eps, obs } = gen.step(ctx, plan, { unet, controls, x: xin, timestep: t, context2, context1, guidance });
+        policy.observe?.(ctx, obs);
+        opts.onPlan?.({ step: i, plan, observation: obs });
+        return keep(scheduler.step(eps, i, x));
+      });
+      previousBatch = batch;
+      x.dispose();
+      x = next;
+      opts.onStep?.({ step: i, steps, timestep: t, latents: x });
+    }
+    return x;
+  } catch (e) {
+    x.dispose();
+    throw e;
+  } finally {
+    opts.onCacheStats?.(store.stats());
+    store.clear();
     for (const t of owned) t.dispose();
     scheduler.reset();
   }

@@ -139,6 +139,9 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
     else if (op == "gelu_tanh") uop = UnaryOp::GeluTanh;
     else if (op == "silu") uop = UnaryOp::Silu;
     else if (op == "quick_gelu") uop = UnaryOp::QuickGelu;
+    else if (op == "relu") uop = UnaryOp::Relu;
+    else if (op == "tanh") uop = UnaryOp::Tanh;
+    else if (op == "sigmoid") uop = UnaryOp::Sigmoid;
     else fail(ErrorCode::Arg, "unary: unknown op '", op, "'");
     float alpha = arg(info, 2).IsUndefined() ? 1.0f : static_cast<float>(read_number(arg(info, 2), "unary: alpha"));
     float beta = arg(info, 3).IsUndefined() ? 0.0f : static_cast<float>(read_number(arg(info, 3), "unary: beta"));

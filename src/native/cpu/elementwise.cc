@@ -46,11 +46,22 @@ HGC_CLONES void affine_span(const float* x, float* out, int64_t n, float alpha, 
   for (int64_t i = 0; i < n; i++) out[i] = x[i] * alpha + beta;
 }
 
-HGC_CLONES void silu_span(const float* x, float* out, int64_t n, float alpha, float beta, float k) {
-  // k = 1 for SiLU, 1.702 for quick GELU: v·sigmoid(k·v).
+HGC_CLONES void silu_span(const float* x, float* out, int64_t n, float alpha, float beta, float k, bool sigmoid_only = false) {
+  // k = 1 for SiLU, 1.702 for quick GELU: v·sigmoid(k·v); sigmoid_only gives sigmoid(v).
+  if (sigmoid_only) {
+    for (int64_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + exp_fast(-(x[i] * alpha + beta)));
+    return;
+  }
   for (int64_t i = 0; i < n; i++) {
     float v = x[i] * alpha + beta;
     out[i] = v / (1.0f + exp_fast(-k * v));
+  }
+}
+
+HGC_CLONES void relu_span(const float* x, float* out, int64_t n, float alpha, float beta) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i] * alpha + beta;
+    out[i] = v > 0.0f ? v : (v != v ? v : 0.0f);  // NaN propagates
   }
 }
 
@@ -91,6 +102,15 @@ void unary(const UnaryArgs& a) {
         break;
       case UnaryOp::GeluTanh:
         for (int64_t i = 0; i < n; i++) out[i] = gelu_tanh(x[i] * a.alpha + a.beta);
+        break;
+      case UnaryOp::Relu:
+        relu_span(x, out, n, a.alpha, a.beta);
+        break;
+      case UnaryOp::Tanh:
+        for (int64_t i = 0; i < n; i++) out[i] = std::tanh(x[i] * a.alpha + a.beta);
+        break;
+      case UnaryOp::Sigmoid:
+        silu_span(x, out, n, a.alpha, a.beta, 1.0f, true);
         break;
     }
   });
