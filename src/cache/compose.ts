@@ -2,8 +2,8 @@
  * Composition of policies, with a fixed precedence:
  * 1. CFG gate: the step runs with CFG only if every policy keeps it.
  * 2. Block level: the first policy (in argument order) that asks for anything other than a plain full step —
- *    a shallow/auto/decoder step, storing a branch or the encoder, or reusing ControlNet residuals — decides
- *    block, storeBranch, storeEncoder and controlnet.
+ *    a shallow/auto/decoder step, storing a branch, the encoder or residuals, or reusing ControlNet residuals —
+ *    decides block, storeBranch, storeEncoder, storeResiduals and controlnet.
  * 3. Attention level: the first policy whose cross-attention plan is not plain 'compute' decides it.
  * begin/observe reach every policy; decide is asked of the block-level owner.
  * Example: compose(deepCache({ interval: 3 }), tgate({ gateStep: 10 })) is DeepCache + T-GATE.
@@ -12,7 +12,7 @@ import { HgcError } from '../errors.js';
 import type { CachePolicy, StepContext, StepPlan } from './policy.js';
 
 function ownsBlock(p: StepPlan): boolean {
-  return p.block.kind !== 'full' || p.storeBranch !== undefined || p.storeEncoder === true || p.controlnet !== 'run';
+  return p.block.kind !== 'full' || p.storeBranch !== undefined || p.storeEncoder === true || p.storeResiduals === true || p.controlnet !== 'run';
 }
 
 function ownsAttention(p: StepPlan): boolean {
@@ -39,6 +39,7 @@ export function compose(...policies: CachePolicy[]): CachePolicy {
         block: block.block,
         storeBranch: block.storeBranch,
         storeEncoder: block.storeEncoder,
+        storeResiduals: block.storeResiduals,
         controlnet: block.controlnet,
         crossAttention: attn.crossAttention,
         crossAttentionLayer: attn.crossAttentionLayer,

@@ -50,6 +50,7 @@ export class CachedGeneration {
     const misses: string[] = [];
     let full = true;
     let drift: number | undefined;
+    let deepDrift: number | undefined;
     this.attention.plan = plan;
     this.attention.misses = [];
     const eps = tidy(() => {
@@ -93,7 +94,7 @@ export class CachedGeneration {
       const branch = b === undefined ? undefined : {
         index: b,
         decide: (probe: Tensor): Tensor | undefined => {
-          const ref = this.#get('probe', batch);
+          const ref = probe.device === 'meta' ? undefined : this.#get('probe', batch);  // meta: no data, no drift
           if (ref) {
             drift = ops.relativeL1(probe, ref);
             ref.dispose();
@@ -111,7 +112,16 @@ export class CachedGeneration {
           if (plan.storeBranch === b) this.store.put('probe', probe);
           return undefined;
         },
-        store: plan.storeBranch === b ? (deep: Tensor) => { this.store.put('deep', deep); } : undefined,
+        store: plan.storeBranch === b ? (deep: Tensor) => {
+          if (deep.device !== 'meta') {
+            const prev = this.#get('deep', batch);
+            if (prev) {
+              deepDrift = ops.relativeL1(deep, prev);
+              prev.dispose();
+            }
+          }
+          this.store.put('deep', deep);
+        } : undefined,
       };
       const encoder = plan.storeEncoder ? {
         store: (skips: readonly Tensor[], mid: Tensor) => {
@@ -126,7 +136,7 @@ export class CachedGeneration {
     if (full) this.#lastFull = ctx.index;
     misses.push(...this.attention.misses);
     this.attention.plan = undefined;
-    return { eps, obs: { full, drift, misses } };
+    return { eps, obs: { full, drift, deepDrift, misses } };
   }
 
   /** Index of the last step G ran fully (−1 before any). */
@@ -177,7 +187,7 @@ export class CachedGeneration {
         }
       }
     });
-    if (plan.storeBranch !== undefined) {
+    if (plan.storeResiduals) {
       down!.forEach((d, i) => this.store.put(`cn.res.${i}`, d));
       this.store.put('cn.mid', mid!);
     }

@@ -5,6 +5,7 @@ export {
   type BlockPlan, type CachePolicy, type CrossAttentionMode, fullPlan, type GenerationInfo, type StepContext,
   type StepObservation, type StepPlan,
 } from './policy.js';
+export { controlNetEvery } from './policies/controlnet-interval.js';
 export { deepCache, type DeepCacheOptions } from './policies/deepcache.js';
 export { defaultKeySteps, fasterDiffusion, type FasterDiffusionOptions } from './policies/faster-diffusion.js';
 export {

@@ -49,6 +49,8 @@ export interface StepPlan {
   storeBranch?: number;
   /** On full runs, keep the encoder outputs (Faster-Diffusion key steps). */
   storeEncoder?: boolean;
+  /** When the ControlNet runs, keep its residuals for later 'reuse' steps. */
+  storeResiduals?: boolean;
   /** ControlNet: run it, or reuse the residuals of the last step it ran (runs anyway on a miss). */
   controlnet: 'run' | 'reuse';
   /** Default cross-attention mode for every layer that runs. */
@@ -65,6 +67,8 @@ export interface StepObservation {
   full: boolean;
   /** Relative L1 drift of the probe against the last full step (undefined when no probe was measured). */
   drift?: number;
+  /** On full steps that store h_b: its relative L1 change since the previous stored h_b. */
+  deepDrift?: number;
   /** Things the step wanted from the cache but did not find (it computed them instead). */
   misses: string[];
 }

@@ -136,9 +136,12 @@ export class BasicTransformerBlock extends Module {
   }
   forward(x: Tensor, context: Tensor): Tensor {
     return tidy(() => {
-      let h = this.scoped('attn1', () => this.attn1.forward(this.scoped('norm1', () => this.norm1.forward(x)), undefined, x));
-      h = this.scoped('attn2', () => this.attn2.forward(this.scoped('norm2', () => this.norm2.forward(h)), context, h));
-      return this.scoped('ff', () => this.ff.forward(this.scoped('norm3', () => this.norm3.forward(h)), h));
+      const n1 = this.scoped('norm1', () => this.norm1.forward(x));
+      let h = this.scoped('attn1', () => this.attn1.forward(n1, undefined, x));
+      const n2 = this.scoped('norm2', () => this.norm2.forward(h));
+      h = this.scoped('attn2', () => this.attn2.forward(n2, context, h));
+      const n3 = this.scoped('norm3', () => this.norm3.forward(h));
+      return this.scoped('ff', () => this.ff.forward(n3, h));
     });
   }
 }

@@ -105,7 +105,8 @@ export function denoise(opts: DenoiseOptions): Tensor {
 
   if (opts.policy) return denoiseWithPolicy(opts, opts.policy, x, scheduler, steps, guidance, cfg);
 
-  // Per-generation exact caches: the batched text context and each ControlNet's conditioning embedding.
+  // No policy: the reference computation, everything every step (as diffusers does), which is what the
+  // baseline MAC figure of the HGC paper counts. Only the batched text context is built once.
   const owned: Tensor[] = [];
   const context = cfg ? ops.concat([opts.uncond!, opts.cond], 0) : opts.cond.clone();
   owned.push(context);
@@ -113,11 +114,9 @@ export function denoise(opts: DenoiseOptions): Tensor {
     const f = 2 ** (c.model.config.conditioningEmbeddingOutChannels.length - 1);
     const img = prepareControl(c.image, h * f, w * f);
     const batched = cfg ? ops.concat([img, img], 0) : img;
-    const emb = c.model.embedCondition(batched);
-    img.dispose();
-    if (batched !== img) batched.dispose();
-    owned.push(emb);
-    return { ...c, emb };
+    if (batched !== img) img.dispose();
+    owned.push(batched);
+    return { ...c, batched };
   });
 
   try {
@@ -134,7 +133,7 @@ export function denoise(opts: DenoiseOptions): Tensor {
         let down: Tensor[] | undefined;
         let mid: Tensor | undefined;
         for (const c of controls) {
-          const r = c.model.forward(xb, t, context, null, { conditioningScale: c.scale ?? 1, guessMode: c.guessMode, condEmbedding: c.emb });
+          const r = c.model.forward(xb, t, context, c.batched, { conditioningScale: c.scale ?? 1, guessMode: c.guessMode });
           if (!down) {
             down = r.down;
             mid = r.mid;
@@ -180,19 +179,18 @@ function denoiseWithPolicy(opts: DenoiseOptions, policy: CachePolicy, latents: T
     const context2 = cfg ? ops.concat([opts.uncond!, opts.cond], 0) : undefined;
     if (context2) owned.push(context2);
     const controls: PreparedControl[] = (opts.controls ?? []).map((c) => {
+      // The conditioning embedding depends only on the control image: computed once (at the CFG batch) and
+      // sliced for batch-1 steps, an exact cache.
       const f = 2 ** (c.model.config.conditioningEmbeddingOutChannels.length - 1);
       const img = prepareControl(c.image, h * f, w * f);
-      const emb1 = c.model.embedCondition(img);
-      owned.push(emb1);
-      let emb2: Tensor | undefined;
-      if (cfg) {
-        const batched = ops.concat([img, img], 0);
-        emb2 = c.model.embedCondition(batched);
-        batched.dispose();
-        owned.push(emb2);
-      }
+      const batched = cfg ? ops.concat([img, img], 0) : img;
+      const emb = c.model.embedCondition(batched);
+      if (batched !== img) batched.dispose();
       img.dispose();
-      return { model: c.model, emb1, emb2, scale: c.scale ?? 1, guessMode: c.guessMode ?? false };
+      owned.push(emb);
+      const emb1 = cfg ? ops.slice(emb, 0, 1, 2) : emb;
+      if (emb1 !== emb) owned.push(emb1);
+      return { model: c.model, emb1, emb2: cfg ? emb : undefined, scale: c.scale ?? 1, guessMode: c.guessMode ?? false };
     });
     policy.begin?.({ totalSteps: steps, cfg, latentHeight: h, latentWidth: w, branches: unet.branchCount });
     const init = ops.scale(x, scheduler.initNoiseSigma);

@@ -13,7 +13,7 @@ import { attentionBytes, branchBytes } from './memory.js';
 export interface HgcOptions {
   /** λ_intra: the skip branch b (0 = shallowest; default 0). */
   lambdaIntra?: number;
-  /** λ_inter: share of steps served from the block cache (calibrated schedule; default 0.55). */
+  /** λ_inter: share of steps served from the block cache, used with `calibration` (default 0.65). */
   lambdaInter?: number;
   /** 'calibrated' (default): full steps from `fullSteps` or `calibration`; 'online': from the drift threshold. */
   schedule?: 'calibrated' | 'online';
@@ -31,7 +31,10 @@ export interface HgcOptions {
   maxInterval?: number;
   /** Make the last step full (default false). */
   lastStepFull?: boolean;
-  /** Gate step g: CFG is dropped from g on (default 10; ≥ the step count disables the gate). */
+  /**
+   * Gate step g: CFG is dropped from g on (default: the last step, T − 1; the reference's g = 10 costs too much
+   * fidelity at guidance 7.5, see docs/cache-evaluation.md; g ≥ T disables the gate).
+   */
   gateStep?: number;
   /** Replay cross-attention for at most this many steps after a capture (default: until the next full step). */
   attnInterval?: number;
@@ -43,18 +46,23 @@ export interface HgcOptions {
 export interface HgcCalibration {
   branch: number;
   steps: number;
-  /** drift[i] = ‖f_i − f_{i−1}‖₁ / ‖f_{i−1}‖₁ (drift[0] = Infinity: step 0 is always full). */
+  /**
+   * drift[i]: relative L1 change from step i−1 to step i of the cached deep feature h_b (what a cached step
+   * would reuse); drift[0] = Infinity (step 0 is always full).
+   */
   drift: number[];
+  /** The same for the probe f_i (the shallow feature online decisions use). */
+  probeDrift?: number[];
 }
 
 /**
- * The default calibrated schedule. Derived from the probe drift of the trained toy model (20 UniPC steps,
- * branch 0; bench/RESULTS.md): drift is largest in the early, structure-forming steps. For 20 steps it is
- * [0, 1, 2, 3, 4, 6, 8, 11, 15] (9 full steps, λ_inter = 0.55), which puts SD1.5 + ControlNet at 512×512 with
- * CFG and g = 10 at ≈6.70 TMACs — the HGC paper's figure. Other step counts scale the same positions.
+ * The default calibrated schedule: for 20 steps [0, 3, 6, 9, 12, 16, 19] (7 full steps, λ_inter = 0.65). With
+ * λ_intra = 0 and the gate on the last step it puts SD1.5 + ControlNet at 512×512 with CFG at 6.71 TMACs, the
+ * HGC paper's 6.70 T. It was chosen by measured fidelity to the uncached run on the trained toy model among the
+ * schedules at that budget (docs/cache-evaluation.md); other step counts scale the same positions.
  */
 export function defaultHgcFullSteps(steps: number): number[] {
-  const at20 = [0, 1, 2, 3, 4, 6, 8, 11, 15];
+  const at20 = [0, 3, 6, 9, 12, 16, 19];
   return [...new Set(at20.map((k) => Math.min(steps - 1, Math.round((k * steps) / 20))))];
 }
 
@@ -86,11 +94,11 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
     throw new HgcError('ARG', `hgc: fullSteps must be non-negative integers, got ${JSON.stringify(opts.fullSteps)}`);
   }
   const b = opts.lambdaIntra ?? opts.calibration?.branch ?? 0;
-  const lambdaInter = opts.lambdaInter ?? 0.55;
+  const lambdaInter = opts.lambdaInter ?? 0.65;
   const tau = opts.threshold ?? 0.15;
   const warmup = opts.warmup ?? 1;
   const maxInterval = opts.maxInterval ?? 4;
-  const g = opts.gateStep ?? 10;
+  let g = opts.gateStep ?? Infinity;
   const attnInterval = opts.attnInterval ?? Infinity;
   let full = new Set<number>();
   let lastFull = -1;
@@ -105,8 +113,9 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
   };
 
   return {
-    name: `hgc(${schedule}, lambdaIntra=${b}, ${schedule === 'online' ? `threshold=${tau}` : `lambdaInter=${lambdaInter}`}, gateStep=${g})`,
+    name: `hgc(${schedule}, lambdaIntra=${b}, ${schedule === 'online' ? `threshold=${tau}` : opts.calibration ? `lambdaInter=${lambdaInter}` : 'default steps'}, gateStep=${opts.gateStep ?? 'T-1'})`,
     begin(info) {
+      g = opts.gateStep ?? info.totalSteps - 1;
       if (b >= info.branches) throw new HgcError('ARG', `hgc: lambdaIntra ${b} is out of range 0..${info.branches - 1}`);
       if (opts.calibration) {
         if (opts.calibration.steps !== info.totalSteps) {
@@ -127,13 +136,17 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
         || (opts.lastStepFull === true && ctx.index === ctx.totalSteps - 1);
       if (schedule === 'online') {
         const block = forced ? { kind: 'full' as const } : { kind: 'auto' as const, branch: b };
-        return { cfg, block, storeBranch: b, controlnet: forced ? 'run' : 'reuse', crossAttention: attentionMode(ctx, forced ? true : undefined), replayMaps: opts.replayMaps };
+        return {
+          cfg, block, storeBranch: b, storeResiduals: true, controlnet: forced ? 'run' : 'reuse',
+          crossAttention: attentionMode(ctx, forced ? true : undefined), replayMaps: opts.replayMaps,
+        };
       }
       const isFull = forced || full.has(ctx.index);
       return {
         cfg,
         block: isFull ? { kind: 'full' } : { kind: 'shallow', branch: b },
         storeBranch: b,
+        storeResiduals: isFull,
         controlnet: isFull ? 'run' : 'reuse',
         crossAttention: attentionMode(ctx, isFull),
         replayMaps: opts.replayMaps,
@@ -164,17 +177,20 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
  */
 export function hgcCalibrationRecorder(branch = 0): CachePolicy & { calibration(): HgcCalibration } {
   let drift: number[] = [];
+  let probeDrift: number[] = [];
   let steps = 0;
   return {
     name: `hgcCalibration(branch=${branch})`,
     begin(info) {
       drift = [];
+      probeDrift = [];
       steps = info.totalSteps;
     },
     plan: (ctx) => ({ cfg: ctx.cfg, block: { kind: 'full' }, storeBranch: branch, controlnet: 'run', crossAttention: 'compute' }),
     observe(ctx, obs) {
-      drift[ctx.index] = obs.drift ?? Infinity;
+      drift[ctx.index] = obs.deepDrift ?? Infinity;
+      probeDrift[ctx.index] = obs.drift ?? Infinity;
     },
-    calibration: () => ({ branch, steps, drift: [...drift] }),
+    calibration: () => ({ branch, steps, drift: [...drift], probeDrift: [...probeDrift] }),
   };
 }

@@ -1,0 +1,53 @@
+// Whole-run MACs of each policy on the meta device (SD1.5 + ControlNet, 512², 20 steps, CFG 7.5) against a hand
+// computation from one traced step's per-block MACs.
+import t from 'tap';
+
+import { type MacRecord, cache, runMacs, sd15StepMacs } from '../dist/src/index.js';
+
+const step = sd15StepMacs();
+const sum = (recs: readonly MacRecord[], f: (r: MacRecord) => boolean) =>
+  recs.filter((r) => ['conv', 'linear', 'norm'].includes(r.category) && f(r)).reduce((s, r) => s + r.macs, 0);
+const U = step.unet.total(), CN = step.controlnet.total();
+const kv = (recs: readonly MacRecord[]) => sum(recs, (r) => /attn2\.to_[kv]$/.test(r.path));
+const attn2 = (recs: readonly MacRecord[]) => sum(recs, (r) => /attn2\./.test(r.path));
+const KV_U = kv(step.unet.records), KV_C = kv(step.controlnet.records);
+const A2_U = attn2(step.unet.records), A2_C = attn2(step.controlnet.records);
+const EMB = sum(step.controlnet.records, (r) => r.path.startsWith('controlnet_cond_embedding'));
+// Per image: G and C with the exact caches (text K/V and the conditioning embedding once per generation).
+const G = U - KV_U, C = CN - KV_C - EMB;
+const ONCE = 2 * (KV_U + KV_C + EMB);  // the exact caches, computed once at batch 2
+const shallow0 = sum(step.unet.records, (r) => /^(conv_in|time_embedding|conv_norm_out|conv_out)/.test(r.path)
+  || /^down_blocks\.0\.(resnets|attentions)\.0\./.test(r.path) || /^up_blocks\.3\.(resnets|attentions)\.2\./.test(r.path));
+const decoder = sum(step.unet.records, (r) => /^(up_blocks|conv_norm_out|conv_out|time_embedding)/.test(r.path) && !/attn2\.to_[kv]$/.test(r.path));
+// S_0 as run under a policy: its two cross-attention layers take K/V from the exact cache.
+const shallow0G = sum(step.unet.records, (r) => (/^(conv_in|time_embedding|conv_norm_out|conv_out)/.test(r.path)
+  || /^down_blocks\.0\.(resnets|attentions)\.0\./.test(r.path) || /^up_blocks\.3\.(resnets|attentions)\.2\./.test(r.path))
+  && !/attn2\.to_[kv]$/.test(r.path));
+const near = (got: number, want: number) => Math.abs(got / want - 1) < 1e-9;
+
+t.test('uncached baseline: 18.22 T (the HGC paper), none: the same minus the exact caches', async (t) => {
+  const base = runMacs(undefined).total();
+  t.ok(Math.abs(base / 18.22e12 - 1) < 0.003, `baseline ${(base / 1e12).toFixed(3)} T`);
+  t.ok(near(base, 20 * 2 * (U + CN)), 'baseline = 20 steps × 2 images × (UNet + ControlNet)');
+  t.ok(near(runMacs(cache.none()).total(), 20 * 2 * (G + C) + ONCE), 'none');
+  t.equal((shallow0 / 1e9).toFixed(3), '36.713', 'the shallowest cached step costs 36.713 GMACs (reference/hgc.md)');
+});
+
+t.test('peers match hand computations', async (t) => {
+  // DeepCache, interval 3, branch 0: 7 full steps, 13 shallow; ControlNet every step.
+  t.ok(near(runMacs(cache.deepCache({ interval: 3, branch: 0 })).total(), 7 * 2 * G + 13 * 2 * shallow0G + 20 * 2 * C + ONCE), 'deepCache');
+  // T-GATE, gate 10: 10 steps at batch 2, then batch 1 with every cross-attention layer (q, k, v, out) skipped.
+  t.ok(near(runMacs(cache.tgate({ gateStep: 10 })).total(), 10 * 2 * (G + C) + 10 * (U - A2_U + CN - A2_C - EMB) + ONCE), 'tgate');
+  // Faster-Diffusion, key steps [0, 2, 5, 9]: encoder + ControlNet on those, decoder only elsewhere.
+  t.ok(near(runMacs(cache.fasterDiffusion({ keySteps: [0, 2, 5, 9] })).total(), 4 * 2 * (G + C) + 16 * 2 * decoder + ONCE), 'fasterDiffusion');
+});
+
+t.test('the worked example policy: ControlNet every 2nd step', async (t) => {
+  t.ok(near(runMacs(cache.controlNetEvery(2)).total(), 20 * 2 * G + 10 * 2 * C + ONCE), 'controlNetEvery(2)');
+  t.throws(() => cache.controlNetEvery(0), { name: 'HgcError', code: 'ARG' });
+});
+
+t.test('HGC defaults land at the paper figure, 6.70 T ± 3%', async (t) => {
+  const total = runMacs(cache.hgc()).total();
+  t.ok(Math.abs(total / 6.70e12 - 1) < 0.03, `hgc defaults ${(total / 1e12).toFixed(3)} T`);
+});
