@@ -51,3 +51,20 @@ t.test('HGC defaults land at the paper figure, 6.70 T ± 3%', async (t) => {
   const total = runMacs(cache.hgc()).total();
   t.ok(Math.abs(total / 6.70e12 - 1) < 0.03, `hgc defaults ${(total / 1e12).toFixed(3)} T`);
 });
+
+t.test('policy specs and npm run macs -- --policy', async (t) => {
+  t.equal(cache.parsePolicySpec('deepCache:interval=4,branch=1').name, 'deepCache(interval=4, branch=1)');
+  t.match(cache.parsePolicySpec('deepCache+tgate:gateStep=8').name, /deepCache.*\+ tgate\(gateStep=8\)/);
+  t.ok(near(runMacs(cache.parsePolicySpec('hgc:fullSteps=0/3/6/9/12/16/19')).total(), runMacs(cache.hgc()).total()), 'list values');
+  t.throws(() => cache.parsePolicySpec('magic'), { name: 'HgcError', code: 'ARG', message: /unknown policy 'magic'/ });
+  t.throws(() => cache.parsePolicySpec('hgc:gateStep'), { name: 'HgcError', code: 'ARG' });
+  t.throws(() => cache.parsePolicySpec(''), { name: 'HgcError', code: 'ARG' });
+  const { execFileSync } = await import('node:child_process');
+  const out = JSON.parse(execFileSync(process.execPath, ['dist/src/cli/macs.js', '--json', '--policy', 'hgc', '--policy', 'tgate'], { cwd: `${__dirname}/..` }).toString());
+  t.equal(out.policies.length, 2);
+  t.ok(Math.abs(out.policies[0].modules / 6.70e12 - 1) < 0.03, 'hgc total in the JSON');
+  t.ok(out.policies[1].speedup > 1, 'tgate speedup');
+  const text = execFileSync(process.execPath, ['dist/src/cli/macs.js', '--policy', 'deepCache:interval=3'], { cwd: `${__dirname}/..` }).toString();
+  t.match(text, /Policy deepCache\(interval=3, branch=0\): \d+\.\d{3} TMACs/);
+  t.match(text, /per step \(GMACs\): setup:/);
+});

@@ -14,3 +14,4 @@ export {
 export { none } from './policies/none.js';
 export { tgate, type TgateOptions } from './policies/tgate.js';
 export { CacheStore, type CachePoolStats } from './store.js';
+export { parsePolicySpec, policyNames } from './spec.js';
