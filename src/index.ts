@@ -22,6 +22,7 @@ export {
   type SafetensorsDType, type SafetensorsInfo, type SafetensorsLoadOptions,
 } from './io/safetensors.js';
 export * as cache from './cache/index.js';
+export * as evaluation from './eval/index.js';
 export * as models from './models/index.js';
 export * as nn from './nn/index.js';
 export * as ops from './ops/index.js';

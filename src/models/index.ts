@@ -4,3 +4,4 @@ export { type BlockHook } from './blocks.js';
 export { ControlNetConditioningEmbedding, type ControlNetForwardOptions, ControlNetModel, type ControlNetOutput } from './controlnet.js';
 export { UNet2DConditionModel, type UNetForwardOptions } from './unet.js';
 export { SD15_CONTROLNET_CONFIG, SD15_UNET_CONFIG } from './sd15.js';
+export { ToyTextEncoder } from './toy-text-encoder.js';

@@ -1,0 +1,2 @@
+/** Evaluation helpers (the toy ControlNet protocol). */
+export { agreement, MiouAccumulator, psnrUint8, segmentByPalette, TOY_IMAGE_PALETTE } from './metrics.js';
