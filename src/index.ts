@@ -21,6 +21,8 @@ export {
   SafetensorsFile, loadSafetensors, writeSafetensors, MAX_HEADER_BYTES,
   type SafetensorsDType, type SafetensorsInfo, type SafetensorsLoadOptions,
 } from './io/safetensors.js';
+export { type MaskImage, readMaskPng, readPng, type ReadPngOptions, type RgbImage, toUint8, writePng, writeRgbPng } from './io/image.js';
+export { loadTaesd, type TaesdLoadOptions, TinyAutoencoder } from './models/taesd.js';
 export * as cache from './cache/index.js';
 export * as evaluation from './eval/index.js';
 export * as models from './models/index.js';
