@@ -1,0 +1,144 @@
+/**
+ * Cache-policy evaluation on the trained toy SD1.5-architecture model (../shared/fixtures/toy-controlnet; its
+ * README defines the protocol): for each policy, SD1.5-size MACs (meta device), toy-model MACs and CPU time,
+ * mIoU against the control masks, and fidelity to the uncached run (PSNR of the decoded image, agreement of its
+ * segmentation with the uncached image's, mIoU with the uncached segmentation as ground truth).
+ *
+ *   node dist/bench/eval-cache.js [--cases 64] [--json] [--fixtures ../shared/fixtures]
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import {
+  type Tensor, cache, countMacs, denoise, evaluation, loadSafetensors, loadTaesd, models, readMaskPng, readPng, runMacs, toUint8,
+} from '../src/index.js';
+
+const { values } = parseArgs({
+  options: {
+    cases: { type: 'string', default: '64' },
+    json: { type: 'boolean', default: false },
+    fixtures: { type: 'string', default: path.resolve(__dirname, '../../../shared/fixtures') },
+    policy: { type: 'string', multiple: true },
+  },
+});
+const fx = (...p: string[]) => path.join(values.fixtures!, ...p);
+const toy = (...p: string[]) => fx('toy-controlnet', ...p);
+const log = (s: string) => { if (!values.json) console.log(s); };
+
+function load<M extends { loadStateDict(m: Map<string, Tensor>): unknown }>(model: M, file: string): M {
+  const w = loadSafetensors(file);
+  model.loadStateDict(w);
+  for (const x of w.values()) x.dispose();
+  return model;
+}
+
+const unet = load(new models.UNet2DConditionModel(JSON.parse(fs.readFileSync(toy('unet', 'config.json'), 'utf8'))), toy('unet', 'diffusion_pytorch_model.safetensors'));
+const controlnet = load(new models.ControlNetModel(JSON.parse(fs.readFileSync(toy('controlnet', 'config.json'), 'utf8'))), toy('controlnet', 'diffusion_pytorch_model.safetensors'));
+const text = new models.ToyTextEncoder(toy('text'));
+const taesd = loadTaesd(fx('taesd'), { parts: 'decoder' });
+const spec = JSON.parse(fs.readFileSync(toy('eval', 'cases.json'), 'utf8')) as { cases: { name: string; prompt: string }[] };
+const count = Math.min(Number(values.cases), spec.cases.length);
+const noise = loadSafetensors(toy('eval', 'noise.safetensors')).get('noise')!;
+const uncond = text.encode('');
+
+interface Case { cond: Tensor; control: Tensor; noise: Tensor; mask: Uint8Array }
+const cases: Case[] = spec.cases.slice(0, count).map((c, i) => ({
+  cond: text.encode(c.prompt),
+  control: readPng(toy('eval', `${c.name}_control.png`)),
+  noise: sliceNoise(i),
+  mask: readMaskPng(toy('eval', `${c.name}_mask.png`)).data,
+}));
+
+function sliceNoise(i: number): Tensor {
+  const all = noise.toFloat32();
+  const per = 4 * 16 * 16;
+  const { tensor } = require('../src/index.js') as typeof import('../src/index.js');
+  return tensor(all.subarray(i * per, (i + 1) * per), [1, 4, 16, 16]);
+}
+
+interface Output { rgb: Uint8Array; seg: Uint8Array }
+function generate(c: Case, policy: cache.CachePolicy | undefined): { out: Output; macs: number; ms: number } {
+  const t0 = process.hrtime.bigint();
+  const { result, counter } = countMacs(() => denoise({
+    unet, controls: [{ model: controlnet, image: c.control }], cond: c.cond, uncond, latents: c.noise, steps: 20, guidance: 7.5,
+    scheduler: 'unipc', schedulerConfig: { finalSigmasType: 'zero' }, policy,
+  }));
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const image = taesd.decodeToUnit(result);
+  result.dispose();
+  const rgb = toUint8(image).data;
+  image.dispose();
+  return { out: { rgb, seg: evaluation.segmentByPalette(rgb) }, macs: counter.total(), ms };
+}
+
+interface Row {
+  policy: string; sd15Tmacs: number; macRatio: number; toyMacRatio: number; msPerImage: number; speedup: number;
+  miou: number; pixelAccuracy: number; psnr: number; segAgreement: number; miouVsReference: number;
+}
+
+const reference = cases.map((c) => generate(c, undefined));
+const refMacs = reference.reduce((s, r) => s + r.macs, 0), refMs = reference.reduce((s, r) => s + r.ms, 0);
+const sd15Base = runMacs(undefined).total();
+
+function evaluate(label: string, policy: cache.CachePolicy | undefined, runs = policy ? cases.map((c) => generate(c, policy)) : reference): Row {
+  const vsMask = new evaluation.MiouAccumulator(), vsRef = new evaluation.MiouAccumulator();
+  let psnr = 0, agree = 0, macs = 0, ms = 0;
+  runs.forEach((r, i) => {
+    vsMask.add(r.out.seg, cases[i]!.mask);
+    vsRef.add(r.out.seg, reference[i]!.out.seg);
+    const p = evaluation.psnrUint8(r.out.rgb, reference[i]!.out.rgb);
+    psnr += Number.isFinite(p) ? p : 100;  // identical images count as 100 dB
+    agree += evaluation.agreement(r.out.seg, reference[i]!.out.seg);
+    macs += r.macs;
+    ms += r.ms;
+  });
+  const sd15 = runMacs(policy).total();
+  const row: Row = {
+    policy: label, sd15Tmacs: sd15 / 1e12, macRatio: sd15 / sd15Base, toyMacRatio: macs / refMacs, msPerImage: ms / runs.length,
+    speedup: refMs / ms, miou: vsMask.miou(), pixelAccuracy: vsMask.pixelAccuracy(), psnr: psnr / runs.length,
+    segAgreement: agree / runs.length, miouVsReference: vsRef.miou(),
+  };
+  log(`| ${label} | ${row.sd15Tmacs.toFixed(2)} | ${(100 * row.macRatio).toFixed(1)}% | ${(100 * row.toyMacRatio).toFixed(1)}% | ${row.msPerImage.toFixed(0)} | ${row.speedup.toFixed(2)}× | ${row.miou.toFixed(4)} | ${row.psnr.toFixed(2)} | ${row.segAgreement.toFixed(4)} | ${row.miouVsReference.toFixed(4)} |`);
+  return row;
+}
+
+/** The parameter of a peer family whose SD1.5 MACs come closest to `target`. */
+function matched(make: (k: number) => cache.CachePolicy, ks: number[], target: number): cache.CachePolicy {
+  let best = make(ks[0]!), bestD = Infinity;
+  for (const k of ks) {
+    const p = make(k);
+    const d = Math.abs(runMacs(p).total() - target);
+    if (d < bestD) { bestD = d; best = p; }
+  }
+  return best;
+}
+
+log(`Toy ControlNet evaluation: ${count} cases, 20 UniPC steps, CFG 7.5; reference = the uncached run.\n`);
+log('| policy | SD1.5 TMACs | of baseline | toy MACs | ms/image | speed | mIoU vs mask | PSNR vs ref (dB) | seg. agreement | mIoU vs ref |');
+log('|---|---|---|---|---|---|---|---|---|---|');
+const rows: Row[] = [];
+rows.push(evaluate('uncached (reference)', undefined));
+if (values.policy) {
+  for (const specText of values.policy) rows.push(evaluate(specText, cache.parsePolicySpec(specText)));
+  if (values.json) console.log(JSON.stringify(rows, null, 2));
+  process.exit(0);
+}
+const hgcPolicy = cache.hgc();
+const target = runMacs(hgcPolicy).total();
+for (const [label, p] of [
+  ['none', cache.none()], ['deepCache (defaults)', cache.deepCache()], ['tgate (defaults)', cache.tgate()],
+  ['fasterDiffusion (defaults)', cache.fasterDiffusion()], ['hgc (defaults)', hgcPolicy],
+  ['hgc, gate g = 10 (the reference default)', cache.hgc({ gateStep: 10 })],
+  ['hgc online (τ = 0.15)', cache.hgc({ schedule: 'online' })],
+] as [string, cache.CachePolicy][]) rows.push(evaluate(label, p));
+// Peers at the MACs of HGC's defaults (as close as each family gets).
+const dcm = matched((k) => cache.deepCache({ interval: k }), [3, 4, 5, 6, 8, 10, 13, 20], target);
+rows.push(evaluate(`${dcm.name} (matched MACs)`, dcm));
+const tgm = matched((k) => cache.tgate({ gateStep: k }), [1, 2, 3, 4, 5, 6, 8, 10], target);
+rows.push(evaluate(`${tgm.name} (matched MACs)`, tgm));
+const fdm = matched((k) => cache.fasterDiffusion({ keySteps: Array.from({ length: Math.ceil(20 / k) }, (_, i) => i * k) }), [2, 3, 4, 5, 6, 8, 10, 20], target);
+rows.push(evaluate(`${fdm.name} (matched MACs)`, fdm));
+const dctg = matched((k) => cache.compose(cache.deepCache({ interval: k }), cache.tgate({ gateStep: 19 })), [3, 4, 5, 6, 8], target);
+rows.push(evaluate(`${dctg.name} (matched MACs)`, dctg));
+if (values.json) console.log(JSON.stringify(rows, null, 2));
