@@ -3,6 +3,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "hgc/backend.h"
 #include "kernels.h"
@@ -20,6 +23,12 @@ void cpu_copy(void* dst, const void* src, size_t bytes) {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend() {
+#if defined(__GLIBC__)
+  // Kernels allocate large aligned scratch buffers (GEMM panels) per call. glibc's dynamic mmap threshold
+  // would move those onto the heap after the first free, where aligned allocations fragment it and the
+  // process grows by a panel per call; a fixed threshold keeps them on mmap and returned to the system.
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024);
+#endif
   auto b = std::make_unique<Backend>();
   b->name = "cpu";
   b->available = true;
