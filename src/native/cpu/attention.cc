@@ -25,6 +25,7 @@
 #include <new>
 
 #include "kernels.h"
+#include "scratch.h"
 #include "thread_pool.h"
 
 #if defined(__x86_64__) && !defined(HGC_ATTENTION_FORCE_SCALAR)
@@ -39,13 +40,13 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct AlignedDelete {
-  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+  void operator()(float* p) const { scratch_free(p); }
 };
 using Buffer = std::unique_ptr<float[], AlignedDelete>;
 
 Buffer alloc_floats(int64_t n) {
   size_t count = static_cast<size_t>(std::max<int64_t>(n, 16));
-  return Buffer(static_cast<float*>(::operator new[](count * sizeof(float), std::align_val_t(64))));
+  return Buffer(scratch_alloc(count));
 }
 
 // Reciprocal of a softmax denominator: never divides by zero, keeps NaN.

@@ -24,10 +24,10 @@ void cpu_copy(void* dst, const void* src, size_t bytes) {
 
 std::unique_ptr<Backend> make_cpu_backend() {
 #if defined(__GLIBC__)
-  // Kernels allocate large aligned scratch buffers (GEMM panels) per call. glibc's dynamic mmap threshold
-  // would move those onto the heap after the first free, where aligned allocations fragment it and the
-  // process grows by a panel per call; a fixed threshold keeps them on mmap and returned to the system.
-  mallopt(M_MMAP_THRESHOLD, 32 * 1024);
+  // Kernels allocate large scratch buffers (GEMM panels) per call. glibc's dynamic mmap threshold would
+  // move those onto the heap after the first free; a fixed threshold keeps them on mmap, returned to the
+  // system when freed (small scratch comes from scratch.h, which avoids memalign fragmentation).
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
   auto b = std::make_unique<Backend>();
   b->name = "cpu";

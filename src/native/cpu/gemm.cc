@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "scratch.h"
 #include "thread_pool.h"
 
 #if (defined(__x86_64__) || defined(_M_X64)) && !defined(HGC_GEMM_PORTABLE_ONLY)
@@ -43,6 +44,7 @@ void gemm_ex(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool 
              int64_t ldb, bool trans_b, PackBFn pack_b, const void* pack_ctx, float* c, int64_t ldc,
              const float* bias_n, const float* bias_m, const float* residual, int64_t ldr, Activation act,
              bool parallel);
+void pack_a_panel(const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst);
 
 }  // namespace detail
 
@@ -68,13 +70,13 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
   void reset(size_t n) {
     release();
-    if (n) p_ = static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(64)));
+    if (n) p_ = scratch_alloc(n);
   }
   float* get() const { return p_; }
 
  private:
   void release() {
-    if (p_) ::operator delete[](p_, std::align_val_t(64));
+    scratch_free(p_);
     p_ = nullptr;
   }
   float* p_ = nullptr;
@@ -691,6 +693,13 @@ void run_problem(const Problem& P, bool parallel) {
 }  // namespace
 
 namespace detail {
+
+// Packs rows [0, mc) x k [0, kc) of a row-major A (leading dimension lda) into MR-row slivers,
+// dst[s*MR*kc + p*MR + r], rows past mc zero (the layout the microkernels read). Used by conv2d.cc's
+// direct 3x3 path.
+void pack_a_panel(const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst) {
+  kernels().pack_a(a, lda, false, mc, kc, dst);
+}
 
 void gemm_ex(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a, const float* b,
              int64_t ldb, bool trans_b, PackBFn pack_b, const void* pack_ctx, float* c, int64_t ldc,
