@@ -36,6 +36,9 @@ t.test('control images: resized to 8× the latent, validated', async (t) => {
   t.equal(d[0], 0, 'corner keeps its value');
   t.ok(Math.abs(d[1]! - 0.25) < 1e-6, 'bilinear, half-pixel centres');
   t.same(prepareControl(zeros([3, 8, 8]), 8, 8).shape, [1, 3, 8, 8]);
+  const fromFile = prepareControl(toyPath('eval', 'case_000_control.png'), 64, 64);
+  t.same(fromFile.shape, [1, 3, 64, 64], 'a PNG path, resized');
+  t.throws(() => prepareControl('/nonexistent.png', 8, 8), { name: 'HgcError', code: 'IO' });
   t.throws(() => prepareControl(tensor([2, 0, 0], [1, 3, 1, 1]), 8, 8), { name: 'HgcError', code: 'ARG', message: /\[0, 1\]/ });
   t.throws(() => prepareControl(zeros([1, 4, 8, 8]), 8, 8), { name: 'HgcError', code: 'SHAPE' });
   t.throws(() => prepareControl(zeros([8, 8]), 8, 8), { name: 'HgcError', code: 'SHAPE' });

@@ -1,6 +1,7 @@
 /** Control-image preprocessing: RGB in [0, 1], NCHW, resized (bilinear, half-pixel centres) to a target size. */
 import { tensor } from '../creation.js';
 import { check, shapeStr } from '../errors.js';
+import { readPng } from '../io/image.js';
 import { Tensor } from '../tensor.js';
 
 /** Bilinear resize of planar float data [planes, h, w] → [planes, oh, ow] (align_corners = false). */
@@ -25,10 +26,18 @@ export function resizeBilinear(data: Float32Array, planes: number, h: number, w:
 }
 
 /**
- * The control image as [1, 3, height, width] f32 on `device`: a tensor [1, 3, H, W] or [3, H, W] in [0, 1]
- * is resized when its size differs. Values outside [0, 1] or NaN are rejected (HgcError ARG).
+ * The control image as [1, 3, height, width] f32: a tensor [1, 3, H, W] or [3, H, W] in [0, 1], or the path of
+ * a PNG file, resized (bilinear) when its size differs. Values outside [0, 1] or NaN are rejected (HgcError ARG).
  */
-export function prepareControl(control: Tensor, height: number, width: number): Tensor {
+export function prepareControl(control: Tensor | string, height: number, width: number): Tensor {
+  if (typeof control === 'string') {
+    const img = readPng(control);
+    try {
+      return prepareControl(img, height, width);
+    } finally {
+      img.dispose();
+    }
+  }
   check(control.rank === 4 || control.rank === 3, 'SHAPE', () => `control image must be [1, 3, H, W] or [3, H, W], got ${shapeStr(control.shape)}`);
   const c = control.shape[control.rank - 3]!, h = control.shape[control.rank - 2]!, w = control.shape[control.rank - 1]!;
   check(c === 3 && (control.rank === 3 || control.shape[0] === 1), 'SHAPE', () => `control image must have 3 channels and batch 1, got ${shapeStr(control.shape)}`);

@@ -20,8 +20,8 @@ import { prepareControl } from './control-image.js';
 /** One ControlNet with its control image and strength. */
 export interface ControlInput {
   model: ControlNetModel;
-  /** [1, 3, H, W] or [3, H, W] in [0, 1]; resized to 8× the latent size. */
-  image: Tensor;
+  /** [1, 3, H, W] or [3, H, W] in [0, 1], or a PNG file path; resized to 8× the latent size. */
+  image: Tensor | string;
   /** Residual scale (default 1). */
   scale?: number;
   guessMode?: boolean;
