@@ -1,4 +1,5 @@
 /** Cache policies and their machinery. */
+export { AttentionCache } from './attention-cache.js';
 export { compose } from './compose.js';
 export { CachedGeneration, type PreparedControl, type StepInputs } from './generation.js';
 export {

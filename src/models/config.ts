@@ -32,7 +32,8 @@ export interface ControlNetConfig extends UNetConfig {
   conditioningChannels: number;
 }
 
-type Json = Record<string, unknown>;
+/** A parsed config.json object. */
+export type Json = Record<string, unknown>;
 
 function num(c: Json, key: string, fallback?: number): number {
   const v = c[key] ?? fallback;

@@ -1,11 +1,18 @@
 /** Models of the SD1.5 family. */
 export { type ControlNetConfig, parseControlNetConfig, parseUNetConfig, type UNetConfig } from './config.js';
-export { type BlockHook } from './blocks.js';
+export { type BlockHook, DownBlock, MidBlock, UpBlock } from './blocks.js';
+export { TimestepEmbedding } from './embeddings.js';
+export { type DownBlockType, type Json, type UpBlockType } from './config.js';
 export { ControlNetConditioningEmbedding, type ControlNetForwardOptions, ControlNetModel, type ControlNetOutput } from './controlnet.js';
-export { UNet2DConditionModel, type UNetForwardOptions } from './unet.js';
+export { type BranchHook, type EncoderHook, type Residuals, UNet2DConditionModel, type UNetForwardOptions } from './unet.js';
 export { SD15_CONTROLNET_CONFIG, SD15_UNET_CONFIG } from './sd15.js';
 export { ToyTextEncoder } from './toy-text-encoder.js';
 export {
-  AutoencoderTinyBlock, DecoderTiny, defaultTaesdDir, EncoderTiny, loadTaesd, parseTinyAutoencoderConfig,
+  AutoencoderTinyBlock, DecoderTiny, Sequential, type SequentialLayer, defaultTaesdDir, EncoderTiny, loadTaesd, parseTinyAutoencoderConfig,
   TAESD_DECODER_FILE, TAESD_ENCODER_FILE, TAESD_SD_CONFIG, type TaesdLoadOptions, TinyAutoencoder, type TinyAutoencoderConfig,
 } from './taesd.js';
+export {
+  Attention, BasicTransformerBlock, type CrossAttentionController, FeedForward, ModuleList, Transformer2DModel,
+  withCrossAttentionController,
+} from './attention.js';
+export { Downsample2D, ResnetBlock2D, Upsample2D } from './resnet.js';
