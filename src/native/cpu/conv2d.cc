@@ -9,6 +9,7 @@
 #include <new>
 
 #include "kernels.h"
+#include "gemm_driver.h"
 #include "scratch.h"
 #include "thread_pool.h"
 
@@ -21,17 +22,6 @@
 #endif
 
 namespace hgc::cpu {
-namespace detail {
-
-// Defined in gemm.cc.
-using PackBFn = void (*)(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nr, float* dst);
-void gemm_ex(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a, const float* b,
-             int64_t ldb, bool trans_b, PackBFn pack_b, const void* pack_ctx, float* c, int64_t ldc,
-             const float* bias_n, const float* bias_m, const float* residual, int64_t ldr, Activation act,
-             bool parallel);
-void pack_a_panel(const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst);
-
-}  // namespace detail
 
 namespace {
 
