@@ -23,6 +23,7 @@ export {
 } from './io/safetensors.js';
 export { type MaskImage, readMaskPng, readPng, type ReadPngOptions, type RgbImage, toUint8, writePng, writeRgbPng } from './io/image.js';
 export { loadTaesd, type TaesdLoadOptions, TinyAutoencoder } from './models/taesd.js';
+export { AutoencoderKL, loadVae } from './models/vae.js';
 export * as cache from './cache/index.js';
 export * as evaluation from './eval/index.js';
 export * as models from './models/index.js';

@@ -16,3 +16,8 @@ export {
   withCrossAttentionController,
 } from './attention.js';
 export { Downsample2D, ResnetBlock2D, Upsample2D } from './resnet.js';
+export {
+  AutoencoderKL, type AutoencoderKLConfig, DownEncoderBlock2D, loadVae, parseAutoencoderKLConfig, SD15_VAE_CONFIG,
+  UpDecoderBlock2D, VaeAttention, VaeDecoder, VaeDownsample2D, VaeEncoder, type VaeEncoding, type VaeForwardOptions,
+  type VaeHook, VaeMidBlock2D, VaeResnetBlock2D,
+} from './vae.js';
