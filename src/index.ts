@@ -24,6 +24,8 @@ export {
 export { type MaskImage, readMaskPng, readPng, type ReadPngOptions, type RgbImage, toUint8, writePng, writeRgbPng } from './io/image.js';
 export { loadTaesd, type TaesdLoadOptions, TinyAutoencoder } from './models/taesd.js';
 export { AutoencoderKL, loadVae } from './models/vae.js';
+export { CLIP_BOS, CLIP_EOS, CLIP_MAX_LENGTH, ClipTokenizer, normalizeClipText } from './text/clip-tokenizer.js';
+export { ClipTextModel, loadClipTextModel } from './models/clip-text.js';
 export * as cache from './cache/index.js';
 export * as evaluation from './eval/index.js';
 export * as models from './models/index.js';

@@ -21,3 +21,8 @@ export {
   UpDecoderBlock2D, VaeAttention, VaeDecoder, VaeDownsample2D, VaeEncoder, type VaeEncoding, type VaeForwardOptions,
   type VaeHook, VaeMidBlock2D, VaeResnetBlock2D,
 } from './vae.js';
+export {
+  ClipAttention, ClipEncoder, ClipEncoderLayer, ClipMlp, type ClipTextConfig, ClipTextEmbeddings, type ClipTextForwardOptions,
+  type ClipTextLoadOptions, ClipTextModel, type ClipTextOutput, ClipTextTransformer, Embedding, loadClipTextModel,
+  parseClipTextConfig, SD15_CLIP_TEXT_CONFIG,
+} from './clip-text.js';
