@@ -234,7 +234,7 @@ export interface ClipTextForwardOptions {
 export interface ClipTextOutput {
   /** [B, N, H] after final_layer_norm: what SD1.5 feeds the UNet. */
   lastHiddenState: Tensor;
-  /** [B, H]: lastHiddenState at each row's end-of-text token. */
+  /** Shape [B, H]; lastHiddenState at each row's end-of-text token. */
   pooled: Tensor;
   /**
    * With outputHiddenStates: numHiddenLayers + 1 tensors [B, N, H]: the embeddings, then the output of each
