@@ -32,7 +32,10 @@ export * as models from './models/index.js';
 export * as nn from './nn/index.js';
 export * as ops from './ops/index.js';
 export { countMacs, type MacCategory, type MacConvention, MacCounter, type MacRecord, macScope } from './profile/macs.js';
-export { type ControlInput, denoise, type DenoiseOptions, prepareControl, resizeBilinear, type StepInfo } from './pipeline/index.js';
+export {
+  type ControlInput, decodeLatents, denoise, type DenoiseOptions, generate, type GenerateOptions, type GenerateResult, prepareControl,
+  resizeBilinear, type StepInfo, type TextEncoder,
+} from './pipeline/index.js';
 export { runMacs, type RunMacsOptions } from './profile/policy-macs.js';
 export { perBlock, runTotals, sd15StepMacs, type Sd15MacsOptions, type StepMacs } from './profile/sd15-macs.js';
 export { devices, type DeviceInfo, emptyCache, memory, type MemoryInfo, numThreads, type PoolStats } from './runtime.js';

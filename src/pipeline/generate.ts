@@ -1,0 +1,89 @@
+/**
+ * generate(): prompt + control image → image. Text encoding (any encoder with encode(prompt) or CLIP's
+ * tokenizer + text model), controllable denoising (denoise()), and decoding with the SD VAE or TAESD.
+ */
+import { check } from '../errors.js';
+import type { ClipTextModel } from '../models/clip-text.js';
+import type { TinyAutoencoder } from '../models/taesd.js';
+import type { AutoencoderKL } from '../models/vae.js';
+import * as ops from '../ops/index.js';
+import type { ClipTokenizer } from '../text/clip-tokenizer.js';
+import type { Tensor } from '../tensor.js';
+import { type DenoiseOptions, denoise } from './denoise.js';
+
+/** A text encoder: either one that maps a prompt to [1, tokens, C] itself, or CLIP's tokenizer + model. */
+export type TextEncoder = { encode(prompt: string): Tensor } | { tokenizer: ClipTokenizer; model: ClipTextModel };
+
+/** Options of {@link generate}: denoise()'s, with prompts and a decoder instead of embeddings. */
+export interface GenerateOptions extends Omit<DenoiseOptions, 'cond' | 'uncond'> {
+  textEncoder: TextEncoder;
+  prompt: string;
+  /** Unconditional prompt for CFG (default ''). */
+  negativePrompt?: string;
+  /** Decoder of the latents: the SD VAE (latents divided by its scaling factor first) or TAESD. */
+  vae: AutoencoderKL | TinyAutoencoder;
+}
+
+/** What {@link generate} returns (both owned by the caller). */
+export interface GenerateResult {
+  /** [1, 3, H, W] in [0, 1]. */
+  image: Tensor;
+  latents: Tensor;
+}
+
+function encodeText(enc: TextEncoder, prompt: string): Tensor {
+  if ('encode' in enc) return enc.encode(prompt);
+  const ids = enc.tokenizer.encode(prompt);
+  const out = enc.model.forward([ids]);
+  out.pooled.dispose();
+  for (const h of out.hiddenStates ?? []) h.dispose();
+  return out.lastHiddenState;
+}
+
+/** Decodes latents to an image in [0, 1]. */
+export function decodeLatents(vae: AutoencoderKL | TinyAutoencoder, latents: Tensor): Tensor {
+  const scale = vae.config.scalingFactor;
+  const z = scale === 1 ? latents : ops.scale(latents, 1 / scale);
+  try {
+    const image = vae.decode(z);  // about [−1, 1]
+    try {
+      const unit = ops.scale(image, 0.5, 0.5);
+      const clamped = clamp01(unit);
+      unit.dispose();
+      return clamped;
+    } finally {
+      image.dispose();
+    }
+  } finally {
+    if (z !== latents) z.dispose();
+  }
+}
+
+/** min(max(x, 0), 1) from two ReLUs: 1 − relu(1 − relu(x)). */
+function clamp01(x: Tensor): Tensor {
+  const a = ops.relu(x);
+  const b = ops.scale(a, -1, 1);
+  const c = ops.relu(b);
+  const out = ops.scale(c, -1, 1);
+  for (const t of [a, b, c]) t.dispose();
+  return out;
+}
+
+export function generate(opts: GenerateOptions): GenerateResult {
+  check(typeof opts.prompt === 'string', 'ARG', 'generate: prompt must be a string');
+  const guidance = opts.guidance ?? 7.5;
+  const cond = encodeText(opts.textEncoder, opts.prompt);
+  const uncond = guidance !== 1 ? encodeText(opts.textEncoder, opts.negativePrompt ?? '') : undefined;
+  try {
+    const latents = denoise({ ...opts, cond, uncond });
+    try {
+      return { image: decodeLatents(opts.vae, latents), latents };
+    } catch (e) {
+      latents.dispose();
+      throw e;
+    }
+  } finally {
+    cond.dispose();
+    uncond?.dispose();
+  }
+}
