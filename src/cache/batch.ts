@@ -17,3 +17,11 @@ export function matchBatch(x: Tensor, batch: number): Tensor | undefined {
   if (x.shape[0] === 2 && batch === 1) return meanOfHalves(x);
   return undefined;
 }
+
+/** Classifier-free guidance on a [uncond, cond] batch: eps_u + w·(eps_c − eps_u), batch 1. */
+export function guide(eps: Tensor, guidance: number): Tensor {
+  return tidy(() => {
+    const [eu, ec] = ops.split(eps, [1, 1], 0) as [Tensor, Tensor];
+    return ops.add(eu, ops.scale(ops.sub(ec, eu), guidance));
+  });
+}

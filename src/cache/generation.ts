@@ -10,7 +10,7 @@ import * as ops from '../ops/index.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { AttentionCache } from './attention-cache.js';
-import { matchBatch } from './batch.js';
+import { guide, matchBatch } from './batch.js';
 import type { CachePolicy, StepContext, StepObservation, StepPlan } from './policy.js';
 import type { CacheStore } from './store.js';
 
@@ -145,9 +145,7 @@ export class CachedGeneration {
   }
 
   #guide(eps: Tensor, batch: number, guidance: number): Tensor {
-    if (batch === 1) return eps;
-    const [eu, ec] = ops.split(eps, [1, 1], 0) as [Tensor, Tensor];
-    return ops.add(eu, ops.scale(ops.sub(ec, eu), guidance));  // eps_u + w·(eps_c − eps_u)
+    return batch === 1 ? eps : guide(eps, guidance);
   }
 
   /** A cached tensor at `batch` (owned by the caller), or undefined. */

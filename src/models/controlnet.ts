@@ -97,6 +97,11 @@ export class ControlNetModel extends Module {
     assignAttentionPaths(this, 'controlnet');
   }
 
+  /** How much larger the control image is than the latent (8 for SD1.5: three stride-2 convolutions). */
+  get conditioningFactor(): number {
+    return 2 ** (this.config.conditioningEmbeddingOutChannels.length - 1);
+  }
+
   /** The conditioning embedding of a control image [B, 3, 8H, 8W] in [0, 1]. */
   embedCondition(cond: Tensor): Tensor {
     return this.scoped('controlnet_cond_embedding', () => this.controlnet_cond_embedding.forward(cond));
@@ -117,7 +122,7 @@ export class ControlNetModel extends Module {
     const [b, , h, w] = sample.shape as [number, number, number, number];
     if (!opts.condEmbedding) {
       check(cond !== null, 'ARG', 'ControlNet: needs a control image or a precomputed condEmbedding');
-      const f = 2 ** (cfg.conditioningEmbeddingOutChannels.length - 1);
+      const f = this.conditioningFactor;
       check(cond.rank === 4 && cond.shape[0] === b && cond.shape[1] === cfg.conditioningChannels && cond.shape[2] === h * f && cond.shape[3] === w * f, 'SHAPE',
         () => `ControlNet: control image must be [${b}, ${cfg.conditioningChannels}, ${h * f}, ${w * f}] for latent ${shapeStr(sample.shape)}, got ${shapeStr(cond.shape)}`);
     }

@@ -13,6 +13,7 @@ import { type CachePoolStats, CacheStore } from '../cache/store.js';
 import { type MacCounter } from '../profile/macs.js';
 import { type CreateSchedulerOptions, createScheduler } from '../schedulers/factory.js';
 import type { Scheduler, SchedulerName } from '../schedulers/types.js';
+import { guide } from '../cache/batch.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { prepareControl } from './control-image.js';
@@ -103,53 +104,21 @@ export function denoise(opts: DenoiseOptions): Tensor {
     : createScheduler(opts.scheduler ?? 'unipc', { ...(opts.schedulerConfig ?? {}), steps } as CreateSchedulerOptions);
   if (typeof opts.scheduler === 'object') scheduler.setTimesteps(steps);
 
-  if (opts.policy) return denoiseWithPolicy(opts, opts.policy, x, scheduler, steps, guidance, cfg);
-
-  // No policy: the reference computation, everything every step (as diffusers does), which is what the
-  // baseline MAC figure of the HGC paper counts. Only the batched text context is built once.
   const owned: Tensor[] = [];
-  const context = cfg ? ops.concat([opts.uncond!, opts.cond], 0) : opts.cond.clone();
-  owned.push(context);
-  const controls = (opts.controls ?? []).map((c) => {
-    const f = 2 ** (c.model.config.conditioningEmbeddingOutChannels.length - 1);
-    const img = prepareControl(c.image, h * f, w * f);
-    const batched = cfg ? ops.concat([img, img], 0) : img;
-    if (batched !== img) img.dispose();
-    owned.push(batched);
-    return { ...c, batched };
-  });
-
+  const store = opts.policy ? new CacheStore(opts.cacheBudgetBytes) : undefined;
   try {
+    const ctrl = { h, w, cfg, owned };
+    const step = opts.policy
+      ? policyStepper(opts, opts.policy, store!, steps, guidance, ctrl)
+      : referenceStepper(opts, guidance, ctrl);
     const init = ops.scale(x, scheduler.initNoiseSigma);
     x.dispose();
     x = init;
     for (let i = 0; i < steps; i++) {
       if (opts.signal?.aborted) throw new HgcError('ARG', `generation cancelled at step ${i} of ${steps}`);
       const t = scheduler.timesteps[i]!;
-      if (opts.macCounter) opts.macCounter.tags = { step: i, phase: cfg ? 'cfg' : 'cond' };
-      const next = tidy(() => {
-        const xin = scheduler.scaleModelInput(x, i);
-        const xb = cfg ? ops.concat([xin, xin], 0) : xin;
-        let down: Tensor[] | undefined;
-        let mid: Tensor | undefined;
-        for (const c of controls) {
-          const r = c.model.forward(xb, t, context, c.batched, { conditioningScale: c.scale ?? 1, guessMode: c.guessMode });
-          if (!down) {
-            down = r.down;
-            mid = r.mid;
-          } else {
-            down = down.map((d, k) => ops.add(d, r.down[k]!));
-            mid = ops.add(mid!, r.mid);
-          }
-        }
-        const eps = unet.forward(xb, t, context, { downResiduals: down, midResidual: mid });
-        let guided = eps;
-        if (cfg) {
-          const [eu, ec] = ops.split(eps, [1, 1], 0) as [Tensor, Tensor];
-          guided = ops.add(eu, ops.scale(ops.sub(ec, eu), guidance));  // eps_u + w·(eps_c − eps_u)
-        }
-        return keep(scheduler.step(guided, i, x));
-      });
+      const current = x;
+      const next = tidy(() => keep(scheduler.step(step(i, t, scheduler.scaleModelInput(current, i)), i, current)));
       x.dispose();
       x = next;
       opts.onStep?.({ step: i, steps, timestep: t, latents: x });
@@ -159,71 +128,93 @@ export function denoise(opts: DenoiseOptions): Tensor {
     x.dispose();
     throw e;
   } finally {
+    if (store) {
+      opts.onCacheStats?.(store.stats());
+      store.clear();
+    }
     for (const t of owned) t.dispose();
     scheduler.reset();
   }
 }
 
-/** The loop under a cache policy; every cached buffer is released at the end, also on errors and cancellation. */
-function denoiseWithPolicy(opts: DenoiseOptions, policy: CachePolicy, latents: Tensor, scheduler: Scheduler, steps: number,
-  guidance: number, cfg: boolean): Tensor {
-  const { unet } = opts;
-  let x = latents;
-  const [, , h, w] = x.shape as [number, number, number, number];
-  const store = new CacheStore(opts.cacheBudgetBytes);
-  const gen = new CachedGeneration(store, policy);
-  const owned: Tensor[] = [];
-  try {
-    const context1 = opts.cond.clone();
-    owned.push(context1);
-    const context2 = cfg ? ops.concat([opts.uncond!, opts.cond], 0) : undefined;
-    if (context2) owned.push(context2);
-    const controls: PreparedControl[] = (opts.controls ?? []).map((c) => {
-      // The conditioning embedding depends only on the control image: computed once (at the CFG batch) and
-      // sliced for batch-1 steps, an exact cache.
-      const f = 2 ** (c.model.config.conditioningEmbeddingOutChannels.length - 1);
-      const img = prepareControl(c.image, h * f, w * f);
-      const batched = cfg ? ops.concat([img, img], 0) : img;
-      const emb = c.model.embedCondition(batched);
-      if (batched !== img) batched.dispose();
-      img.dispose();
-      owned.push(emb);
-      const emb1 = cfg ? ops.slice(emb, 0, 1, 2) : emb;
-      if (emb1 !== emb) owned.push(emb1);
-      return { model: c.model, emb1, emb2: cfg ? emb : undefined, scale: c.scale ?? 1, guessMode: c.guessMode ?? false };
-    });
-    policy.begin?.({ totalSteps: steps, cfg, latentHeight: h, latentWidth: w, branches: unet.branchCount });
-    const init = ops.scale(x, scheduler.initNoiseSigma);
-    x.dispose();
-    x = init;
-    let previousBatch = 0;
-    for (let i = 0; i < steps; i++) {
-      if (opts.signal?.aborted) throw new HgcError('ARG', `generation cancelled at step ${i} of ${steps}`);
-      const t = scheduler.timesteps[i]!;
-      const ctx = { index: i, timestep: t, totalSteps: steps, cfg, previousBatch };
-      const plan = policy.plan(ctx);
-      const batch = plan.cfg && cfg ? 2 : 1;
-      if (opts.macCounter) opts.macCounter.tags = { step: i, phase: batch === 2 ? 'cfg' : 'cond' };
-      const next = tidy(() => {
-        const xin = scheduler.scaleModelInput(x, i);
-        const { eps, obs } = gen.step(ctx, plan, { unet, controls, x: xin, timestep: t, context2, context1, guidance });
-        policy.observe?.(ctx, obs);
-        opts.onPlan?.({ step: i, plan, observation: obs });
-        return keep(scheduler.step(eps, i, x));
-      });
-      previousBatch = batch;
-      x.dispose();
-      x = next;
-      opts.onStep?.({ step: i, steps, timestep: t, latents: x });
+/** One step's guided noise prediction (batch 1) for model input xin; runs inside the loop's tidy scope. */
+type Stepper = (i: number, t: number, xin: Tensor) => Tensor;
+
+interface StepperSetup {
+  h: number;
+  w: number;
+  cfg: boolean;
+  /** Per-generation tensors, disposed by the loop. */
+  owned: Tensor[];
+}
+
+/** The control image at 8× the latent size, batch 1 (owned by the caller). */
+function controlImage(c: ControlInput, s: StepperSetup): Tensor {
+  return prepareControl(c.image, s.h * c.model.conditioningFactor, s.w * c.model.conditioningFactor);
+}
+
+/**
+ * No policy: the reference computation, everything every step (as diffusers does), which is what the baseline
+ * MAC figure of the HGC paper counts. Only the batched text context and control images are built once.
+ */
+function referenceStepper(opts: DenoiseOptions, guidance: number, s: StepperSetup): Stepper {
+  const context = s.cfg ? ops.concat([opts.uncond!, opts.cond], 0) : opts.cond.clone();
+  s.owned.push(context);
+  const controls = (opts.controls ?? []).map((c) => {
+    const img = controlImage(c, s);
+    const batched = s.cfg ? ops.concat([img, img], 0) : img;
+    if (batched !== img) img.dispose();
+    s.owned.push(batched);
+    return { ...c, batched };
+  });
+  return (i, t, xin) => {
+    if (opts.macCounter) opts.macCounter.tags = { step: i, phase: s.cfg ? 'cfg' : 'cond' };
+    const xb = s.cfg ? ops.concat([xin, xin], 0) : xin;
+    let down: Tensor[] | undefined;
+    let mid: Tensor | undefined;
+    for (const c of controls) {
+      const r = c.model.forward(xb, t, context, c.batched, { conditioningScale: c.scale ?? 1, guessMode: c.guessMode });
+      down = down ? down.map((d, k) => ops.add(d, r.down[k]!)) : r.down;
+      mid = mid ? ops.add(mid, r.mid) : r.mid;
     }
-    return x;
-  } catch (e) {
-    x.dispose();
-    throw e;
-  } finally {
-    opts.onCacheStats?.(store.stats());
-    store.clear();
-    for (const t of owned) t.dispose();
-    scheduler.reset();
-  }
+    const eps = opts.unet.forward(xb, t, context, { downResiduals: down, midResidual: mid });
+    return s.cfg ? guide(eps, guidance) : eps;
+  };
+}
+
+/** Under a cache policy: the exact caches, the policy's plan for each step, the generation's cache store. */
+function policyStepper(opts: DenoiseOptions, policy: CachePolicy, store: CacheStore, steps: number, guidance: number,
+  s: StepperSetup): Stepper {
+  const { unet } = opts;
+  const gen = new CachedGeneration(store, policy);
+  const context1 = opts.cond.clone();
+  s.owned.push(context1);
+  const context2 = s.cfg ? ops.concat([opts.uncond!, opts.cond], 0) : undefined;
+  if (context2) s.owned.push(context2);
+  const controls: PreparedControl[] = (opts.controls ?? []).map((c) => {
+    // The conditioning embedding depends only on the control image: computed once (at the CFG batch) and
+    // sliced for batch-1 steps, an exact cache.
+    const img = controlImage(c, s);
+    const batched = s.cfg ? ops.concat([img, img], 0) : img;
+    const emb = c.model.embedCondition(batched);
+    if (batched !== img) batched.dispose();
+    img.dispose();
+    s.owned.push(emb);
+    const emb1 = s.cfg ? ops.slice(emb, 0, 1, 2) : emb;
+    if (emb1 !== emb) s.owned.push(emb1);
+    return { model: c.model, emb1, emb2: s.cfg ? emb : undefined, scale: c.scale ?? 1, guessMode: c.guessMode ?? false };
+  });
+  policy.begin?.({ totalSteps: steps, cfg: s.cfg, latentHeight: s.h, latentWidth: s.w, branches: unet.branchCount });
+  let previousBatch = 0;
+  return (i, t, xin) => {
+    const ctx = { index: i, timestep: t, totalSteps: steps, cfg: s.cfg, previousBatch };
+    const plan = policy.plan(ctx);
+    const batch = plan.cfg && s.cfg ? 2 : 1;
+    if (opts.macCounter) opts.macCounter.tags = { step: i, phase: batch === 2 ? 'cfg' : 'cond' };
+    const { eps, obs } = gen.step(ctx, plan, { unet, controls, x: xin, timestep: t, context2, context1, guidance });
+    policy.observe?.(ctx, obs);
+    opts.onPlan?.({ step: i, plan, observation: obs });
+    previousBatch = batch;
+    return eps;
+  };
 }
