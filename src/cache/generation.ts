@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor.js';
 import { AttentionCache } from './attention-cache.js';
 import { guide, matchBatch } from './batch.js';
 import type { CachePolicy, StepContext, StepObservation, StepPlan } from './policy.js';
+import { FeatureHistory, reuseOrder } from './history.js';
 import type { CacheStore } from './store.js';
 
 /** A ControlNet prepared for a generation: its conditioning embeddings at batch 2 and 1 (exact caches). */
@@ -39,9 +40,11 @@ export interface StepInputs {
 export class CachedGeneration {
   readonly attention: AttentionCache;
   #lastFull = -1;
+  #history: FeatureHistory;
 
   constructor(readonly store: CacheStore, readonly policy: CachePolicy) {
     this.attention = new AttentionCache(store);
+    this.#history = new FeatureHistory(store);
   }
 
   /** Runs a step; returns the guided noise prediction [1, C, h, w] and what the step observed. */
@@ -56,11 +59,11 @@ export class CachedGeneration {
     const eps = tidy(() => {
       const xb = batch === 2 ? ops.concat([inp.x, inp.x], 0) : inp.x;
       const context = batch === 2 ? inp.context2! : inp.context1;
-      const runControls = (): Residuals | undefined => this.#runControls(inp, xb, context, batch, plan);
+      const runControls = (): Residuals | undefined => this.#runControls(inp, xb, context, batch, ctx, plan);
       const cachedResiduals = (count: number): Residuals | undefined => {
         const down: Tensor[] = [];
         for (let i = 0; i < count; i++) {
-          const r = this.#get(`cn.res.${i}`, batch);
+          const r = this.#reused(`cn.res.${i}`, batch, ctx, plan);
           if (!r) return undefined;
           down.push(r);
         }
@@ -74,7 +77,7 @@ export class CachedGeneration {
         }
         if (mode === 'full' && plan.controlnet === 'reuse' && plan.block.kind === 'full') {
           const r = cachedResiduals(inp.unet.branchCount + 1);
-          const mid = this.#get('cn.mid', batch);
+          const mid = this.#reused('cn.mid', batch, ctx, plan);
           if (r && mid) return { down: r.down, mid };
           misses.push('controlnet residuals');
         }
@@ -94,7 +97,8 @@ export class CachedGeneration {
       const branch = b === undefined ? undefined : {
         index: b,
         decide: (probe: Tensor): Tensor | undefined => {
-          const ref = probe.device === 'meta' ? undefined : this.#get('probe', batch);  // meta: no data, no drift
+          // Drift against what a cached step would assume: the stored probe, or its extrapolation with reuse 'linear'.
+          const ref = probe.device === 'meta' ? undefined : this.#reused('probe', batch, ctx, plan);  // meta: no data
           if (ref) {
             drift = ops.relativeL1(probe, ref);
             ref.dispose();
@@ -102,14 +106,14 @@ export class CachedGeneration {
           let wantShallow = plan.block.kind === 'shallow';
           if (plan.block.kind === 'auto') wantShallow = drift !== undefined && !(this.policy.decide?.(ctx, drift) ?? true);
           if (wantShallow) {
-            const deep = this.#get('deep', batch);
+            const deep = this.#reused('deep', batch, ctx, plan);
             if (deep) {
               full = false;
               return deep;
             }
             misses.push('deep feature h_b');
           }
-          if (plan.storeBranch === b) this.store.put('probe', probe);
+          if (plan.storeBranch === b) this.#keep('probe', probe, ctx, plan);
           return undefined;
         },
         store: plan.storeBranch === b ? (deep: Tensor) => {
@@ -120,7 +124,7 @@ export class CachedGeneration {
               prev.dispose();
             }
           }
-          this.store.put('deep', deep);
+          this.#keep('deep', deep, ctx, plan);
         } : undefined,
       };
       const encoder = plan.storeEncoder ? {
@@ -157,6 +161,15 @@ export class CachedGeneration {
     return m;
   }
 
+  #keep(key: string, t: Tensor, ctx: StepContext, plan: StepPlan): void {
+    this.#history.keep(key, t, ctx.index, reuseOrder(plan.reuse));
+  }
+
+  /** A cached tensor for a reusing step at `batch`: as stored, or extrapolated to this step (plan.reuse). */
+  #reused(key: string, batch: number, ctx: StepContext, plan: StepPlan): Tensor | undefined {
+    return this.#history.reuse(key, batch, ctx.index, reuseOrder(plan.reuse));
+  }
+
   #encoder(skips: number, batch: number): { skips: Tensor[]; mid: Tensor } | undefined {
     const mid = this.#get('enc.mid', batch);
     if (!mid) return undefined;
@@ -169,7 +182,7 @@ export class CachedGeneration {
     return { skips: out, mid };
   }
 
-  #runControls(inp: StepInputs, xb: Tensor, context: Tensor, batch: number, plan: StepPlan): Residuals {
+  #runControls(inp: StepInputs, xb: Tensor, context: Tensor, batch: number, ctx: StepContext, plan: StepPlan): Residuals {
     let down: Tensor[] | undefined;
     let mid: Tensor | undefined;
     withCrossAttentionController(this.attention, () => {
@@ -186,8 +199,8 @@ export class CachedGeneration {
       }
     });
     if (plan.storeResiduals) {
-      down!.forEach((d, i) => this.store.put(`cn.res.${i}`, d));
-      this.store.put('cn.mid', mid!);
+      down!.forEach((d, i) => this.#keep(`cn.res.${i}`, d, ctx, plan));
+      this.#keep('cn.mid', mid!, ctx, plan);
     }
     return { down: down!, mid: mid! };
   }

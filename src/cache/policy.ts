@@ -59,6 +59,12 @@ export interface StepPlan {
   crossAttentionLayer?: (path: string) => CrossAttentionMode | undefined;
   /** With 'replay': replay the probability map (P·V with the cached V, then to_out) instead of the output. */
   replayMaps?: boolean;
+  /**
+   * How a reusing step uses h_b, the probe reference and the ControlNet residuals: 'hold' (default) takes them as
+   * stored at the last full step; 'linear' / 'quadratic' extrapolate them along the step index through the last
+   * two / three stored values (elementwise, no MACs counted; keeps one / two more copies of each).
+   */
+  reuse?: 'hold' | 'linear' | 'quadratic';
 }
 
 /** What a step measured, reported to {@link CachePolicy.observe}. */

@@ -42,6 +42,8 @@ export interface HgcOptions {
   replayMaps?: boolean;
   /** On cached steps reuse the ControlNet residuals (default 'reuse'; 'run' runs C every step, an ablation). */
   controlnet?: 'reuse' | 'run';
+  /** How cached steps reuse h_b and the residuals: 'hold' (default), 'linear' or 'quadratic' extrapolation (StepPlan.reuse). */
+  reuse?: 'hold' | 'linear' | 'quadratic';
 }
 
 /** A reusable calibration: the drift of the probe at branch b in an uncached run (JSON-serialisable). */
@@ -104,6 +106,8 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
   const attnInterval = opts.attnInterval ?? Infinity;
   const cnCached = opts.controlnet ?? 'reuse';
   if (cnCached !== 'reuse' && cnCached !== 'run') throw new HgcError('ARG', `hgc: controlnet must be 'reuse' or 'run', got ${String(cnCached)}`);
+  const reuse = opts.reuse ?? 'hold';
+  if (!['hold', 'linear', 'quadratic'].includes(reuse)) throw new HgcError('ARG', `hgc: reuse must be 'hold', 'linear' or 'quadratic', got ${String(reuse)}`);
   let full = new Set<number>();
   let lastFull = -1;
   let lastCapture = -1;
@@ -142,7 +146,7 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
         const block = forced ? { kind: 'full' as const } : { kind: 'auto' as const, branch: b };
         return {
           cfg, block, storeBranch: b, storeResiduals: true, controlnet: forced ? 'run' : cnCached,
-          crossAttention: attentionMode(ctx, forced ? true : undefined), replayMaps: opts.replayMaps,
+          crossAttention: attentionMode(ctx, forced ? true : undefined), replayMaps: opts.replayMaps, reuse,
         };
       }
       const isFull = forced || full.has(ctx.index);
@@ -154,6 +158,7 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
         controlnet: isFull ? 'run' : cnCached,
         crossAttention: attentionMode(ctx, isFull),
         replayMaps: opts.replayMaps,
+        reuse,
       };
     },
     decide(ctx, drift) {
