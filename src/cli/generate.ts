@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import type { CachePolicy } from '../cache/policy.js';
 import { parsePolicySpec, policyNames } from '../cache/spec.js';
 import { readPng, writePng } from '../io/image.js';
+import { SafetensorsFile } from '../io/safetensors.js';
+import { slice } from '../ops/layout.js';
 import { decodeLatents, encodeText } from '../pipeline/generate.js';
 import { denoise } from '../pipeline/denoise.js';
 import { MacCounter, countMacs } from '../profile/macs.js';
@@ -34,6 +36,8 @@ export const GENERATE_OPTIONS: OptionTable = {
   guidance: { type: 'string', short: 'g' },
   scheduler: { type: 'string' },
   seed: { type: 'string' },
+  noise: { type: 'string' },
+  'noise-index': { type: 'string' },
   policy: { type: 'string' },
   out: { type: 'string', short: 'o' },
   width: { type: 'string' },
@@ -61,6 +65,8 @@ folder (unet/, controlnet/, text/), e.g. the bundled models/toy-controlnet.
   -g, --guidance X             classifier-free guidance scale (default 7.5; 1 turns CFG off)
       --scheduler NAME         ${schedulerNames.join(' | ')} (default unipc)
       --seed N                 seed of the initial noise (default 0)
+      --noise FILE.safetensors  initial latents instead of a seed: the tensor 'noise' (or the file's only tensor),
+                               [N, 4, h, w]; row --noise-index (default 0). Sets the size to 8h × 8w.
       --policy SPEC            cache policy, e.g. hgc, deepCache:interval=3, hgc:gateStep=10+tgate (default: uncached)
                                policies: ${policyNames.join(', ')}
   -o, --out FILE.png           output image (default out.png)
@@ -69,6 +75,27 @@ folder (unet/, controlnet/, text/), e.g. the bundled models/toy-controlnet.
   -q, --quiet                  no progress bar
       --json                   print the summary as JSON on stdout
 `;
+
+/** Initial latents [1, C, h, w]: row `index` of the tensor 'noise' (or the only tensor) of a safetensors file. */
+export function readNoise(file: string, index: number): Tensor {
+  const f = SafetensorsFile.open(file);
+  try {
+    const keys = f.keys();
+    const name = keys.includes('noise') ? 'noise' : keys.length === 1 ? keys[0]! : undefined;
+    if (name === undefined) throw new UsageError(`hgc generate: --noise ${file}: holds ${keys.length} tensors and none is called 'noise'`);
+    const { shape } = f.info(name);
+    if (shape.length !== 4) throw new UsageError(`hgc generate: --noise ${file}: tensor '${name}' must be [N, C, h, w], is [${shape.join(', ')}]`);
+    if (index >= shape[0]!) throw new UsageError(`hgc generate: --noise-index ${index} is out of range: ${file} holds ${shape[0]} rows`);
+    const all = f.load(name, { dtype: 'f32' });
+    try {
+      return slice(all, 0, index, index + 1);
+    } finally {
+      all.dispose();
+    }
+  } finally {
+    f.close();
+  }
+}
 
 /** What a finished generation reports. */
 export interface GenerateSummary {
@@ -142,6 +169,9 @@ export function generateMain(argv: readonly string[]): number {
   for (const [name, v] of [['width', widthOpt], ['height', heightOpt]] as const) {
     if (v !== undefined && v % 64 !== 0) throw new UsageError(`hgc generate: --${name} must be a multiple of 64, got ${v}`);
   }
+  const noiseFile = stringOpt(args, 'noise');
+  const noiseIndex = numberOpt('generate', args, 'noise-index', 0, { integer: true, min: 0 });
+  if (noiseFile === undefined && stringOpt(args, 'noise-index') !== undefined) throw new UsageError('hgc generate: --noise-index needs --noise');
   checkWritableDir(out, '--out');
   const quiet = args.values.quiet === true, json = args.values.json === true;
   const log = (line: string) => { if (!quiet) process.stderr.write(`${line}\n`); };
@@ -149,6 +179,7 @@ export function generateMain(argv: readonly string[]): number {
   const t0 = performance.now();
   detectLayout(folder);  // a wrong folder or a missing or broken control image fails before any model loads
   const control = readPng(controlPath);
+  let noise: Tensor | undefined;
   let pipe: LoadedPipeline | undefined;
   const ac = new AbortController();
   const onSigint = () => ac.abort();
@@ -159,7 +190,10 @@ export function generateMain(argv: readonly string[]): number {
     pipe = loadPipelineFolder(folder, {
       controlnet: stringOpt(args, 'controlnet'), vae: stringOpt(args, 'vae'), taesd: stringOpt(args, 'taesd'), previews: previewEvery > 0,
     });
-    const width = widthOpt ?? pipe.sampleSize * 8, height = heightOpt ?? pipe.sampleSize * 8;
+    noise = noiseFile === undefined ? undefined : readNoise(noiseFile, noiseIndex);
+    if (noise && (widthOpt !== undefined || heightOpt !== undefined)) throw new UsageError('hgc generate: --noise sets the size; leave out --width and --height');
+    const width = noise ? noise.shape[3]! * 8 : widthOpt ?? pipe.sampleSize * 8;
+    const height = noise ? noise.shape[2]! * 8 : heightOpt ?? pipe.sampleSize * 8;
     const encode = (text: string) => encodeText(pipe!.textEncoder, text);
     const cond = encode(prompt);
     const uncond = guidance !== 1 ? encode(stringOpt(args, 'negative-prompt') ?? '') : undefined;
@@ -170,7 +204,7 @@ export function generateMain(argv: readonly string[]): number {
     let loopSeconds = 0;
     try {
       const { result, counter } = countMacs(() => denoise({
-        unet: pipe!.unet, controls: [{ model: pipe!.controlnet, image: control, scale }], cond, uncond, steps, guidance, seed,
+        unet: pipe!.unet, controls: [{ model: pipe!.controlnet, image: control, scale }], cond, uncond, steps, guidance, seed, latents: noise,
         height: height / 8, width: width / 8, scheduler, schedulerConfig: pipe!.schedulerConfig, policy, signal: ac.signal,
         onStep: ({ step, predicted }) => {
           if (previewEvery > 0 && (step + 1) % previewEvery === 0) {
@@ -214,6 +248,7 @@ export function generateMain(argv: readonly string[]): number {
   } finally {
     process.removeListener('SIGINT', onSigint);
     control.dispose();
+    noise?.dispose();
     latents?.dispose();
     image?.dispose();
     pipe?.dispose();

@@ -2,6 +2,6 @@
 export { el, escapeXml, formatNumber, serializeSvg, svgDocument, type SvgAttrValue, type SvgDocumentOptions, type SvgNode } from './svg.js';
 export { stepTimelineChart, stepTimelineSvg, type TimelineOptions, type TimelineRow, type TimelineStep } from './timeline.js';
 export {
-  niceTicks, type QualityChartOptions, type QualityPanel, type QualityPoint, qualityVsMacsChart, qualityVsMacsSvg,
+  niceTicks, TOY_QUALITY_PANELS, type QualityChartOptions, type QualityPanel, type QualityPoint, qualityVsMacsChart, qualityVsMacsSvg,
 } from './quality-chart.js';
 export { type PolicyTrace, tracePolicy } from './policy-timeline.js';

@@ -115,3 +115,14 @@ export function qualityVsMacsChart(points: readonly QualityPoint[], panels: read
 export function qualityVsMacsSvg(points: readonly QualityPoint[], panels: readonly QualityPanel[], opts: QualityChartOptions = {}): string {
   return serializeSvg(qualityVsMacsChart(points, panels, opts));
 }
+
+/**
+ * The panels used for the toy ControlNet evaluation: mIoU against the control masks (task quality), mIoU with the
+ * uncached run's segmentation as ground truth, and PSNR against the uncached images (fidelity). Metric keys:
+ * `miou`, `miouVsRef`, `psnr`.
+ */
+export const TOY_QUALITY_PANELS: readonly QualityPanel[] = Object.freeze([
+  { metric: 'miou', title: 'mIoU vs control mask', yLabel: 'mIoU (higher is better)' },
+  { metric: 'miouVsRef', title: 'Fidelity: mIoU vs uncached', yLabel: 'mIoU vs the uncached images' },
+  { metric: 'psnr', title: 'Fidelity: PSNR vs uncached', yLabel: 'PSNR (dB)' },
+]);
