@@ -91,7 +91,14 @@ const SOBEL_X = [-1, 0, 1, -2, 0, 2, -1, 0, 1];
 const SOBEL_Y = [-1, -2, -1, 0, 0, 0, 1, 2, 1];
 
 /** Sobel gradient magnitude (L2) of an image's luma, after the optional blur; exposed for tests and custom thresholds. */
-export function sobelMagnitude(image: RgbImage, blur = true): { magnitude: Float32Array; gx: Float32Array; gy: Float32Array } {
+export function sobelMagnitude(image: RgbImage, blur = true): {
+  /** √(gx² + gy²) per pixel, row-major. */
+  magnitude: Float32Array;
+  /** Horizontal Sobel response (right minus left). */
+  gx: Float32Array;
+  /** Vertical Sobel response (down minus up). */
+  gy: Float32Array;
+} {
   checkRgbImage(image, 'sobelMagnitude');
   const { width: w, height: h } = image;
   const g = blur ? conv3(luma(image), w, h, GAUSS) : luma(image);

@@ -14,14 +14,19 @@ import { MacCounter, countMacs } from './macs.js';
 
 /** Options of {@link runMacs}. */
 export interface RunMacsOptions {
+  /** Denoising steps (default 20). */
   steps?: number;
+  /** CFG scale (default 7.5; 1 = no CFG, batch 1). */
   guidance?: number;
   /** Image size in pixels (default 512). */
   size?: number;
   /** Image height and width in pixels when not square (default `size`). */
   height?: number;
+  /** See {@link RunMacsOptions.height}. */
   width?: number;
+  /** diffusers UNet config (default SD1.5's). */
   unetConfig?: Record<string, unknown>;
+  /** diffusers ControlNet config (default ControlNet 1.1's). */
   controlnetConfig?: Record<string, unknown>;
   /** Receives each step's plan and observation, as {@link DenoiseOptions.onPlan} (policies only). */
   onPlan?: DenoiseOptions['onPlan'];

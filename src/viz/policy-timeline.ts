@@ -11,7 +11,9 @@ import type { TimelineStep } from './timeline.js';
 
 /** A traced generation: what each step did and the MAC counter of the whole run. */
 export interface PolicyTrace {
+  /** What each step computed. */
   steps: TimelineStep[];
+  /** The MAC records of the run, tagged with { step, phase }. */
   counter: MacCounter;
 }
 

@@ -8,14 +8,19 @@ import { type SvgNode, el, formatNumber, serializeSvg, svgDocument } from './svg
 
 /** One policy's point: its MACs as a share of the uncached run (0..1+) and its metric values by key. */
 export interface QualityPoint {
+  /** The policy's name in the legend. */
   label: string;
+  /** MACs as a share of the uncached run (1 = the uncached run). */
   macsRatio: number;
+  /** Metric values by key ({@link QualityPanel.metric}); non-finite values are left out of the panel. */
   metrics: Readonly<Record<string, number>>;
 }
 
 /** One panel: which metric it plots and how it is titled. */
 export interface QualityPanel {
+  /** Key into {@link QualityPoint.metrics}. */
   metric: string;
+  /** Heading of the panel. */
   title: string;
   /** y-axis label (default the title). */
   yLabel?: string;
@@ -23,6 +28,7 @@ export interface QualityPanel {
 
 /** Options of {@link qualityVsMacsChart}. */
 export interface QualityChartOptions {
+  /** Heading of the chart (also the document title). */
   title?: string;
   /** x-axis label (default 'MACs, share of the uncached run'). */
   xLabel?: string;

@@ -10,8 +10,11 @@ export type SvgAttrValue = string | number;
 
 /** One element: its name, attributes and children (nested elements or text, which is escaped). */
 export interface SvgNode {
+  /** Element name, e.g. 'rect'. */
   readonly name: string;
+  /** Attributes; undefined values are left out. */
   readonly attrs: Readonly<Record<string, SvgAttrValue | undefined>>;
+  /** Child elements and text (text is escaped when serialised). */
   readonly children: readonly (SvgNode | string)[];
 }
 

@@ -21,7 +21,9 @@ export interface TimelineStep {
 
 /** One row of the chart. */
 export interface TimelineRow {
+  /** Printed left of the row (e.g. the policy spec). */
   label: string;
+  /** One entry per denoising step. */
   steps: readonly TimelineStep[];
   /** Text printed after the row (e.g. its MACs). */
   note?: string;
@@ -29,6 +31,7 @@ export interface TimelineRow {
 
 /** Options of {@link stepTimelineSvg}. */
 export interface TimelineOptions {
+  /** Heading of the chart (also the document title). */
   title?: string;
 }
 
@@ -58,7 +61,7 @@ function legend(x: number, y: number): SvgNode[] {
     ['UNet shallow (cached deep features)', el('rect', { width: 14, height: 12, fill: COLOURS.shallow })],
     ['UNet decoder only (cached encoder)', el('rect', { width: 14, height: 12, fill: COLOURS.decoder })],
     ['CFG gated (batch 1)', el('g', {}, el('rect', { width: 14, height: 12, fill: COLOURS.full }), el('rect', { width: 14, height: 12, fill: 'url(#gated)' }))],
-    ['cross-attention replayed', el('g', {}, el('rect', { width: 14, height: 12, fill: COLOURS.full }),
+    ['cross-attention replayed or fused', el('g', {}, el('rect', { width: 14, height: 12, fill: COLOURS.full }),
       el('circle', { cx: 7, cy: 6, r: 3, fill: '#ffffff', stroke: '#222222', 'stroke-width': 0.8 }))],
     ['ControlNet ran', el('rect', { y: 4, width: 14, height: 5, fill: COLOURS.controlnet })],
     ['ControlNet reused', el('rect', { y: 4, width: 14, height: 5, fill: COLOURS.reused })],
