@@ -5,9 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 
-import { HgcError } from '../dist/src/index.js';
+import { HgcError, writeSafetensors, zeros } from '../dist/src/index.js';
 import { choiceOpt, numberOpt, parseCommand, requiredOpt } from '../dist/src/cli/args.js';
-import { CancelledError, EXIT, UsageError, exitCodeFor } from '../dist/src/cli/exit-codes.js';
+import { EXIT, UsageError, exitCodeFor } from '../dist/src/cli/exit-codes.js';
 import { locateModels, missingModelFiles } from '../dist/src/cli/locate-models.js';
 import { detectLayout, schedulerSettings } from '../dist/src/cli/pipeline-folder.js';
 import { ProgressBar, formatSeconds } from '../dist/src/cli/progress.js';
@@ -87,6 +87,16 @@ t.test('input errors (missing, unreadable or wrong files and models) exit 3', as
   r = hgc(['generate', pipe, '-p', 'a cat', '-c', control, '-o', path.join(tmp, 'x.png'), '--controlnet', toyPath('controlnet')]);
   t.equal(r.code, EXIT.INPUT);
   t.match(r.stderr, /tokenizer/, 'names the missing tokenizer files');
+});
+
+t.test('runtime errors exit 4', async (t) => {
+  const noise = path.join(tmp, 'noise3.safetensors');
+  const x = zeros([1, 3, 16, 16]);
+  writeSafetensors(noise, { noise: x });
+  x.dispose();
+  const r = await hgcInProcess(['generate', toy, '-p', 'red circle', '-c', control, '-o', path.join(tmp, 'r.png'), '--noise', noise, '-q']);
+  t.equal(r.code, EXIT.RUNTIME);
+  t.match(r.stderr, /latents must be \[1, 4, h, w\], got \[1, 3, 16, 16\]/);
 });
 
 t.test('help, version, devices', async (t) => {
@@ -182,7 +192,6 @@ t.test('building blocks: progress bar, option readers, exit codes, model locatio
   t.equal(exitCodeFor(new HgcError('IO', 'x')), 3);
   t.equal(exitCodeFor(new HgcError('ARG', 'x')), 2);
   t.equal(exitCodeFor(new HgcError('SHAPE', 'x')), 4);
-  t.equal(exitCodeFor(new CancelledError('c')), 130);
   t.equal(exitCodeFor(new Error('bug')), 1);
 
   // Model location: $HGC_MODELS, then the package's models/, then ../shared/fixtures beside the checkout.

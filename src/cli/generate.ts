@@ -19,7 +19,7 @@ import { schedulerNames } from '../schedulers/factory.js';
 import type { SchedulerName } from '../schedulers/types.js';
 import type { Tensor } from '../tensor.js';
 import { type OptionTable, choiceOpt, numberOpt, parseCommand, requiredOpt, stringOpt } from './args.js';
-import { CancelledError, UsageError } from './exit-codes.js';
+import { UsageError } from './exit-codes.js';
 import { type LoadedPipeline, detectLayout, loadPipelineFolder } from './pipeline-folder.js';
 import { ProgressBar, formatSeconds } from './progress.js';
 
@@ -181,9 +181,7 @@ export function generateMain(argv: readonly string[]): number {
   const control = readPng(controlPath);
   let noise: Tensor | undefined;
   let pipe: LoadedPipeline | undefined;
-  const ac = new AbortController();
-  const onSigint = () => ac.abort();
-  process.once('SIGINT', onSigint);
+  // No SIGINT handler: the loop is synchronous, so Ctrl-C ends the process at once (exit status 130).
   let latents: Tensor | undefined, image: Tensor | undefined;
   try {
     log(`loading ${folder} ...`);
@@ -205,7 +203,7 @@ export function generateMain(argv: readonly string[]): number {
     try {
       const { result, counter } = countMacs(() => denoise({
         unet: pipe!.unet, controls: [{ model: pipe!.controlnet, image: control, scale }], cond, uncond, steps, guidance, seed, latents: noise,
-        height: height / 8, width: width / 8, scheduler, schedulerConfig: pipe!.schedulerConfig, policy, signal: ac.signal,
+        height: height / 8, width: width / 8, scheduler, schedulerConfig: pipe!.schedulerConfig, policy,
         onStep: ({ step, predicted }) => {
           if (previewEvery > 0 && (step + 1) % previewEvery === 0) {
             const file = previewPath(out, step + 1, steps);
@@ -239,14 +237,12 @@ export function generateMain(argv: readonly string[]): number {
       return 0;
     } catch (e) {
       bar?.finish();
-      if (ac.signal.aborted) throw new CancelledError(`hgc generate: cancelled (${(e as Error).message})`);
       throw e;
     } finally {
       cond.dispose();
       uncond?.dispose();
     }
   } finally {
-    process.removeListener('SIGINT', onSigint);
     control.dispose();
     noise?.dispose();
     latents?.dispose();

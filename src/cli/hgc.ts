@@ -2,7 +2,7 @@
 /**
  * The `hgc` command line: `hgc generate | macs | bench | devices | help`. Errors are printed as one line on
  * stderr and mapped to exit codes (src/cli/exit-codes.ts): 2 usage, 3 input files and models, 4 runtime,
- * 130 cancelled, 1 anything unexpected.
+ * 130 interrupted (Ctrl-C), 1 anything unexpected.
  */
 import { BENCH_USAGE, benchMain } from './bench.js';
 import { DEVICES_USAGE, devicesMain } from './devices.js';
@@ -21,7 +21,7 @@ Commands:
   help [command]                                            this text, or a command's options
 
 Exit codes: 0 ok, 1 unexpected failure, 2 usage error, 3 missing/unreadable/wrong input file or model,
-4 runtime failure, 130 cancelled. Documentation: docs/cli.md.
+4 runtime failure, 130 interrupted (Ctrl-C). Documentation: docs/cli.md.
 `;
 
 const HELP: Record<string, string> = { generate: GENERATE_USAGE, macs: MACS_USAGE, bench: BENCH_USAGE, devices: DEVICES_USAGE };
