@@ -4,14 +4,17 @@
  * mIoU against the control masks, and fidelity to the uncached run (PSNR of the decoded image, agreement of its
  * segmentation with the uncached image's, mIoU with the uncached segmentation as ground truth).
  *
- *   node dist/bench/eval-cache.js [--cases 64] [--json] [--fixtures ../shared/fixtures]
+ *   node dist/bench/eval-cache.js [--cases 64] [--json] [--fixtures ../shared/fixtures] [--plot quality.svg]
+ *
+ * `--plot` writes quality (mIoU against the masks, and the two fidelity measures) against the toy model's measured
+ * MACs for every policy as an SVG chart (docs/img/quality-vs-macs.svg is this chart for the 64 cases).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import {
-  type Tensor, cache, countMacs, denoise, evaluation, loadSafetensors, loadTaesd, models, readMaskPng, readPng, runMacs, toUint8,
+  type Tensor, cache, countMacs, viz, denoise, evaluation, loadSafetensors, loadTaesd, models, readMaskPng, readPng, runMacs, toUint8,
 } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -20,6 +23,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     fixtures: { type: 'string', default: path.resolve(__dirname, '../../../shared/fixtures') },
     policy: { type: 'string', multiple: true },
+    plot: { type: 'string' },
   },
 });
 const fx = (...p: string[]) => path.join(values.fixtures!, ...p);
@@ -119,9 +123,20 @@ log('| policy | SD1.5 TMACs | of baseline | toy MACs | ms/image | speed | mIoU v
 log('|---|---|---|---|---|---|---|---|---|---|');
 const rows: Row[] = [];
 rows.push(evaluate('uncached (reference)', undefined));
+/** Writes the quality-against-MACs chart of the rows when --plot is given. */
+function plot(): void {
+  if (values.plot === undefined) return;
+  fs.writeFileSync(values.plot, viz.qualityVsMacsSvg(rows.map((r) => ({
+    label: r.policy, macsRatio: r.toyMacRatio,
+    // Bit-identical runs score 100 dB by convention: left out of the PSNR panel rather than squashing its axis.
+    metrics: { miou: r.miou, miouVsRef: r.miouVsReference, psnr: r.psnr >= 100 ? NaN : r.psnr },
+  })), viz.TOY_QUALITY_PANELS, { title: `Toy ControlNet model, ${count} cases, 20 UniPC steps: quality against the MACs measured on the toy model` }));
+  log(`\nwrote ${values.plot}`);
+}
 if (values.policy) {
   for (const specText of values.policy) rows.push(evaluate(specText, cache.parsePolicySpec(specText)));
   if (values.json) console.log(JSON.stringify(rows, null, 2));
+  plot();
   process.exit(0);
 }
 const hgcPolicy = cache.hgc();
@@ -142,3 +157,4 @@ rows.push(evaluate(`${fdm.name} (matched MACs)`, fdm));
 const dctg = matched((k) => cache.compose(cache.deepCache({ interval: k }), cache.tgate({ gateStep: 19 })), [3, 4, 5, 6, 8], target);
 rows.push(evaluate(`${dctg.name} (matched MACs)`, dctg));
 if (values.json) console.log(JSON.stringify(rows, null, 2));
+plot();

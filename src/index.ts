@@ -22,6 +22,9 @@ export {
   type SafetensorsDType, type SafetensorsInfo, type SafetensorsLoadOptions,
 } from './io/safetensors.js';
 export { type MaskImage, readMaskPng, readPng, type ReadPngOptions, type RgbImage, toUint8, writePng, writeRgbPng } from './io/image.js';
+export {
+  edgeMap, type EdgeMapOptions, type Rgb, rgbToTensor, segmentationColorMap, sobelMagnitude, TOY_CONTROL_PALETTE,
+} from './io/control-maps.js';
 export { loadTaesd, type TaesdLoadOptions, TinyAutoencoder } from './models/taesd.js';
 export { AutoencoderKL, loadVae } from './models/vae.js';
 export { CLIP_BOS, CLIP_EOS, CLIP_MAX_LENGTH, ClipTokenizer, normalizeClipText } from './text/clip-tokenizer.js';
@@ -33,7 +36,7 @@ export * as nn from './nn/index.js';
 export * as ops from './ops/index.js';
 export { countMacs, type MacCategory, type MacConvention, MacCounter, type MacRecord, macScope } from './profile/macs.js';
 export {
-  type ControlInput, decodeLatents, denoise, type DenoiseOptions, generate, type GenerateOptions, type GenerateResult, prepareControl,
+  type ControlInput, decodeLatents, denoise, type DenoiseOptions, encodeText, generate, type GenerateOptions, type GenerateResult, prepareControl,
   resizeBilinear, type StepInfo, type TextEncoder,
 } from './pipeline/index.js';
 export { runMacs, type RunMacsOptions } from './profile/policy-macs.js';
@@ -47,3 +50,4 @@ export {
 } from './schedulers/index.js';
 export { keep, tidy } from './scope.js';
 export { type Device, numel, Tensor } from './tensor.js';
+export * as viz from './viz/index.js';

@@ -22,8 +22,11 @@ import { type Device, Tensor } from '../tensor.js';
 
 /** 8-bit RGB pixels, row-major, interleaved (R, G, B for each pixel). */
 export interface RgbImage {
+  /** width × height × 3 bytes. */
   data: Uint8Array;
+  /** Pixels per row. */
   width: number;
+  /** Rows. */
   height: number;
 }
 

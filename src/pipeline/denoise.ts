@@ -36,6 +36,11 @@ export interface StepInfo {
   timestep: number;
   /** The latents after this step (owned by the pipeline: copy them to keep them). */
   latents: Tensor;
+  /**
+   * The scheduler's estimate of the clean latents x₀ at this step (owned by the pipeline, valid during the
+   * callback): what previews decode, since the latents themselves are still noisy until the last steps.
+   */
+  predicted: Tensor;
 }
 
 /** Options of {@link denoise}. */
@@ -118,10 +123,19 @@ export function denoise(opts: DenoiseOptions): Tensor {
       if (opts.signal?.aborted) throw new HgcError('ARG', `generation cancelled at step ${i} of ${steps}`);
       const t = scheduler.timesteps[i]!;
       const current = x;
-      const next = tidy(() => keep(scheduler.step(step(i, t, scheduler.scaleModelInput(current, i)), i, current)));
+      let predicted: Tensor | undefined;
+      const next = tidy(() => {
+        const r = scheduler.stepWithPrediction(step(i, t, scheduler.scaleModelInput(current, i)), i, current);
+        predicted = keep(r.predOriginalSample);
+        return keep(r.prevSample);
+      });
       x.dispose();
       x = next;
-      opts.onStep?.({ step: i, steps, timestep: t, latents: x });
+      try {
+        opts.onStep?.({ step: i, steps, timestep: t, latents: x, predicted: predicted! });
+      } finally {
+        predicted!.dispose();
+      }
     }
     return x;
   } catch (e) {

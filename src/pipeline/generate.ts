@@ -31,7 +31,8 @@ export interface GenerateResult {
   latents: Tensor;
 }
 
-function encodeText(enc: TextEncoder, prompt: string): Tensor {
+/** A prompt's embedding [1, tokens, C] with either kind of {@link TextEncoder} (owned by the caller). */
+export function encodeText(enc: TextEncoder, prompt: string): Tensor {
   if ('encode' in enc) return enc.encode(prompt);
   const ids = enc.tokenizer.encode(prompt);
   const out = enc.model.forward([ids]);
