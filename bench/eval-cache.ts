@@ -144,8 +144,9 @@ const target = runMacs(hgcPolicy).total();
 for (const [label, p] of [
   ['none', cache.none()], ['deepCache (defaults)', cache.deepCache()], ['tgate (defaults)', cache.tgate()],
   ['fasterDiffusion (defaults)', cache.fasterDiffusion()], ['hgc (defaults)', hgcPolicy],
+  ['hgc, reuse as stored (hold, DeepCache\'s rule)', cache.hgc({ reuse: 'hold' })],
   ['hgc, gate g = 10 (the reference default)', cache.hgc({ gateStep: 10 })],
-  ['hgc online (τ = 0.15)', cache.hgc({ schedule: 'online' })],
+  ['hgc online (λ_intra 0, τ = 0.12)', cache.hgc({ schedule: 'online', lambdaIntra: 0, threshold: 0.12 })],
 ] as [string, cache.CachePolicy][]) rows.push(evaluate(label, p));
 // Peers at the MACs of HGC's defaults (as close as each family gets).
 const dcm = matched((k) => cache.deepCache({ interval: k }), [3, 4, 5, 6, 8, 10, 13, 20], target);

@@ -59,7 +59,7 @@ t.test('traced timelines of the shipped policies (SD1.5 on the meta device)', as
   const hgc = viz.tracePolicy(cache.hgc());
   t.equal(hgc.steps.length, 20);
   const full = hgc.steps.flatMap((s, i) => (s.unet === 'full' ? [i] : []));
-  t.same(full, [0, 4, 9, 14, 18], 'the default full steps');
+  t.same(full, [0, 3, 8, 13, 18], 'the default full steps');
   t.same(hgc.steps.flatMap((s, i) => (s.controlnet ? [i] : [])), full, 'ControlNet runs on full steps only');
   t.ok(hgc.steps.every((s) => s.cfg), 'no gate by default');
   t.equal(Math.round(hgc.counter.total() / 1e10) / 100, 6.57, 'MACs as runMacs counts them');

@@ -14,5 +14,6 @@ export {
 } from './policies/hgc.js';
 export { none } from './policies/none.js';
 export { tgate, type TgateOptions } from './policies/tgate.js';
+export { FeatureHistory, lagrangeWeights, reuseOrder } from './history.js';
 export { CacheStore, type CachePoolStats } from './store.js';
 export { parsePolicySpec, policyNames } from './spec.js';

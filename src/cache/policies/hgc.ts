@@ -42,7 +42,11 @@ export interface HgcOptions {
   replayMaps?: boolean;
   /** On cached steps reuse the ControlNet residuals (default 'reuse'; 'run' runs C every step, an ablation). */
   controlnet?: 'reuse' | 'run';
-  /** How cached steps reuse h_b and the residuals: 'hold' (default), 'linear' or 'quadratic' extrapolation (StepPlan.reuse). */
+  /**
+   * How cached steps reuse h_b, the probe reference and the ControlNet residuals (StepPlan.reuse): 'linear'
+   * (default) extrapolates them from the last two full steps, 'hold' reuses the last full step's values as
+   * stored (DeepCache's rule), 'quadratic' uses three full steps (measured worse on the toy model).
+   */
   reuse?: 'hold' | 'linear' | 'quadratic';
 }
 
@@ -60,13 +64,14 @@ export interface HgcCalibration {
 }
 
 /**
- * The default calibrated schedule: for 20 steps [0, 4, 9, 14, 18] (5 full steps, λ_inter = 0.75). With
- * λ_intra = 1 and no gate it puts SD1.5 + ControlNet at 512×512 with CFG at 6.58 TMACs, within 2% of the HGC
- * paper's 6.70 T. It was chosen by measured fidelity to the uncached run on the trained toy model among the
- * schedules at that budget (docs/cache-evaluation.md); other step counts scale the same positions.
+ * The default calibrated schedule: for 20 steps [0, 3, 8, 13, 18] (5 full steps, λ_inter = 0.75). With
+ * λ_intra = 1 and no gate it puts SD1.5 + ControlNet at 512×512 with CFG at 6.57 TMACs, within 2% of the HGC
+ * paper's 6.70 T. It was chosen, together with the default linear reuse, by measured fidelity to the uncached run
+ * on the trained toy model among the schedules at that budget (docs/cache-evaluation.md); other step counts
+ * scale the same positions.
  */
 export function defaultHgcFullSteps(steps: number): number[] {
-  const at20 = [0, 4, 9, 14, 18];
+  const at20 = [0, 3, 8, 13, 18];
   return [...new Set(at20.map((k) => Math.min(steps - 1, Math.round((k * steps) / 20))))];
 }
 
@@ -106,7 +111,7 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
   const attnInterval = opts.attnInterval ?? Infinity;
   const cnCached = opts.controlnet ?? 'reuse';
   if (cnCached !== 'reuse' && cnCached !== 'run') throw new HgcError('ARG', `hgc: controlnet must be 'reuse' or 'run', got ${String(cnCached)}`);
-  const reuse = opts.reuse ?? 'hold';
+  const reuse = opts.reuse ?? 'linear';
   if (!['hold', 'linear', 'quadratic'].includes(reuse)) throw new HgcError('ARG', `hgc: reuse must be 'hold', 'linear' or 'quadratic', got ${String(reuse)}`);
   let full = new Set<number>();
   let lastFull = -1;
