@@ -238,7 +238,7 @@ __global__ void bad_warp_vs_barrier_kernel(float* out) {
 __global__ void partial_warp_kernel(const float* in, float* out, unsigned warp1_mask) {
   const unsigned w = prims::warp_id();
   float v = in[threadIdx.x];
-  out[threadIdx.x] = prims::shfl_down(w == 0 ? 0xffffffffu : warp1_mask, v, 1u);
+  out[threadIdx.x] = prims::shfl_down(w == 0 ? 0xffffffffu : warp1_mask, v, 1u, w == 0 ? 32 : 16);
 }
 
 __global__ void bad_cp_async_global_dst_kernel(float* out, const float* in) {
