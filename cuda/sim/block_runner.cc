@@ -109,16 +109,27 @@ void BlockRunner::begin_launch(const char* name, const KernelBody* body, dim3 gr
     t.linear = i;
     t.idx = uint3{i % block.x, (i / block.x) % block.y, i / (block.x * block.y)};
   }
-  current.block_dim = block;
-  current.grid_dim = grid;
+  measured_ = false;  // the first block poisons the whole static section and measures what the kernel uses
+  current.block_dim = uint3{block.x, block.y, block.z};
+  current.grid_dim = uint3{grid.x, grid.y, grid.z};
   current.dyn_smem = dyn_smem;
 }
 
-size_t BlockRunner::static_smem_written() const {
+// After the launch's first block on this runner: the bytes of the static section it wrote (a lower bound of
+// the kernel's static shared memory) and their range, which later blocks re-poison instead of the section.
+size_t BlockRunner::measure_static_smem() {
   StaticSmem s = static_smem_of_this_thread();
-  size_t count = 0, anchor = anchor_offset() == SIZE_MAX ? 0 : anchor_offset();
-  for (size_t i = 0; i < s.bytes; i++)
-    if (s.base[i] != kPoison && (i < anchor || i >= anchor + 16)) count++;
+  const size_t anchor = anchor_offset() == SIZE_MAX ? s.bytes : anchor_offset();
+  size_t count = 0, lo = s.bytes, hi = 0;
+  for (size_t i = 0; i < s.bytes; i++) {
+    if (s.base[i] == kPoison || (i >= anchor && i < anchor + 16)) continue;
+    count++;
+    lo = std::min(lo, i);
+    hi = i + 1;
+  }
+  poison_lo_ = lo < hi ? lo : 0;
+  poison_hi_ = hi;
+  measured_ = true;
   return count;
 }
 
@@ -136,7 +147,10 @@ void BlockRunner::run_block(uint3 block_idx) {
   block_idx_ = block_idx;
   current.block_idx = block_idx;
   StaticSmem s = static_smem_of_this_thread();
-  std::memset(s.base, kPoison, s.bytes);
+  if (!measured_)
+    std::memset(s.base, kPoison, s.bytes);
+  else if (poison_hi_ > poison_lo_)
+    std::memset(s.base + poison_lo_, kPoison, poison_hi_ - poison_lo_);
   if (dyn_bytes_) std::memset(dyn_smem_, kPoison, dyn_bytes_);
 
   for (SimThread& t : threads_) {
