@@ -60,6 +60,11 @@ struct SimThread {
 // Thrown inside a suspended fiber to unwind it when its block is abandoned. Kernels never catch it.
 struct FiberCancelled {};
 
+// The lanes of one warp that wait at a collective, have exited, or wait at a barrier.
+struct WarpBits {
+  unsigned waiting = 0, exited = 0, barrier = 0;
+};
+
 class BlockRunner {
  public:
   BlockRunner();
@@ -114,6 +119,7 @@ class BlockRunner {
   uint3 block_idx_{};
 
   std::vector<SimThread> threads_;
+  std::vector<WarpBits> warp_bits_;
   std::vector<unsigned> order_;  // plain-loop order
   unsigned plain_pos_ = 0;
   std::vector<unsigned> ready_;
