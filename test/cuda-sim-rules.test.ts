@@ -37,6 +37,15 @@ t.test('rule-breaking kernels are typed CUDA errors naming the kernel, and the s
   t.throws(() => run('no_such_test'), { name: 'HgcError', code: 'ARG' });
 });
 
+t.test('failed blocks return their fibers: repeated errors do not grow the process', async (t) => {
+  const attempt = () => { try { run('bad_warp_vs_barrier'); } catch { /* expected */ } };
+  for (let i = 0; i < 50; i++) attempt();
+  const before = process.memoryUsage().rss;
+  for (let i = 0; i < 500; i++) attempt();  // 32 fibers each: leaked stacks would add > 100 MB
+  const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+  t.ok(grown < 24, `RSS grew ${grown.toFixed(1)} MB over 500 failed launches`);
+});
+
 t.test('shared memory limits: 48 KB by default, up to 227 KB when the launch opts in', async (t) => {
   // A raw simulator launch that does not opt in (launch.cuh always does for > 48 KB).
   t.throws(() => run('dyn_smem', undefined, [60000, 0]), cudaError('dyn_smem_raw', /60000 bytes of dynamic shared memory exceed the limit of 49152 bytes \(opt in/));
