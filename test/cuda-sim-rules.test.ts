@@ -124,3 +124,14 @@ t.test('blocks in parallel: atomics stay exact', async (t) => {
   }
   t.throws(() => native.simConfigure({ threads: 0 }), { name: 'HgcError', code: 'ARG' });
 });
+
+t.test('the runtime subset: a fake sm_80-like device, synchronous streams and events, sticky errors', async (t) => {
+  const r = Array.from(run('runtime'));
+  t.same(r.slice(0, 11), [0, 1, 0, 0, 0, 80, 49152, 232448, 32, 0, 232448], 'device count, device, properties, attribute');
+  t.same(r.slice(11, 19), [0, 0, 0, 0, 0, 0, 0, 0], 'streams, events and async copies succeed');
+  t.equal(r[19], 0, 'elapsed time: launches are synchronous');
+  t.equal(r[20], 0, 'destroyed');
+  t.same(r.slice(21, 29), [1, 2, 3, 4, 0, 0, 0, 0], 'memset then a partial copy, read back');
+  t.same(r.slice(29, 33), [1, 1, 1, 0], 'cudaErrorInvalidValue (1): returned, peeked, read once, then cleared');
+  t.same(r.slice(33), [1, 1, 101], 'error names and strings; cudaSetDevice(1) is cudaErrorInvalidDevice');
+});
