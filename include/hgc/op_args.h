@@ -150,13 +150,16 @@ struct TimestepEmbeddingArgs {
 };
 
 // Similarity reductions over n values, accumulated in double: L1 → Σ|a|; RelL1 → Σ|a−b| / Σ|b|;
-// Cosine → Σab / (‖a‖·‖b‖).
+// Cosine → Σab / (‖a‖·‖b‖). `scratch` is kReduceScratchBytes of the backend's memory (8-byte aligned),
+// allocated by the entry through the backend allocator, for per-block partial sums (the CPU ignores it).
 enum class ReduceOp : int { L1 = 0, RelL1 = 1, Cosine = 2 };
+constexpr int64_t kReduceScratchBytes = 512 * 3 * 8;
 struct ReduceArgs {
   int64_t n = 0;
   const float* a = nullptr;
   const float* b = nullptr;
   ReduceOp op = ReduceOp::L1;
+  void* scratch = nullptr;
 };
 
 }  // namespace hgc

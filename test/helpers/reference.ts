@@ -2,7 +2,8 @@
 import { devices } from '../../dist/src/index.js';
 
 /** Devices the shared test bodies run on (every available one except meta). */
-export function testDevices(): string[] {
+export function isSim(device: string): boolean { return device === 'cuda-sim'; }
+export function testDevices(..._ops: string[]): string[] {
   const only = process.env.HGC_TEST_DEVICES;
   const all = devices().filter((d) => d.available && d.name !== 'meta').map((d) => d.name);
   return only ? all.filter((d) => only.split(',').includes(d)) : all;

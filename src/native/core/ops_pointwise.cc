@@ -213,6 +213,8 @@ double op_reduce(const Tensor& a, const Tensor* b, ReduceOp op) {
   r.a = af.f32();
   r.b = bf ? bf->f32() : nullptr;
   r.op = op;
+  Tensor scratch = empty_tensor(be, Shape{kReduceScratchBytes / 4}, DType::F32);
+  r.scratch = scratch.raw();
   return launch(r);
 }
 
