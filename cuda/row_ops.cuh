@@ -59,24 +59,34 @@ struct RowMoments {
   __device__ __forceinline__ float centre(float v) const { return (v - shift) - corr; }
 };
 
-// Corrected two-pass moments of x[0, len) (len > 0) in f32: m0 = Σx/len, then Σ(x − m0) and Σ(x − m0)² in
-// one more pass (the first corrects m0's rounding error; the CPU computes the same with double folds).
+// Sums of a row for its moments (len > 0), in f32: m0 = Σx/len, then d1 = Σ(x − m0) and d2 = Σ(x − m0)² in
+// one more pass. Mean = m0 + d1/len (d1 corrects m0's rounding), M2 = d2 − d1²/len.
+struct CentredSums {
+  float m0, d1, d2;
+};
 template <typename Team>
-__device__ __forceinline__ RowMoments row_moments(const float* x, int64_t len, int tid, int width, bool vec, Team team,
-                                                  float eps) {
+__device__ __forceinline__ CentredSums row_centred_sums(const float* x, int64_t len, int tid, int width, bool vec,
+                                                        Team team) {
   float s = 0.0f;
   for_each_in_row(x, len, tid, width, vec, [&](float v) { s += v; });
-  const float inv_len = 1.0f / float(len);
-  const float m0 = team.sum(s) * inv_len;
+  const float m0 = team.sum(s) / float(len);
   float d1 = 0.0f, d2 = 0.0f;
   for_each_in_row(x, len, tid, width, vec, [&](float v) {
     const float d = v - m0;
     d1 += d;
     d2 += d * d;
   });
-  const float c = team.sum(d1) * inv_len;
-  const float var = fmaxf(team.sum(d2) * inv_len - c * c, 0.0f);  // (a NaN var becomes 0; m0 stays NaN)
-  return RowMoments{m0, c, 1.0f / sqrtf(var + eps)};
+  return CentredSums{m0, team.sum(d1), team.sum(d2)};
+}
+
+// Corrected two-pass moments of a row (the CPU computes the same quantities with double folds).
+template <typename Team>
+__device__ __forceinline__ RowMoments row_moments(const float* x, int64_t len, int tid, int width, bool vec, Team team,
+                                                  float eps) {
+  const CentredSums s = row_centred_sums(x, len, tid, width, vec, team);
+  const float c = s.d1 / float(len);
+  const float var = fmaxf(s.d2 / float(len) - c * c, 0.0f);  // (a NaN var becomes 0; m0 stays NaN)
+  return RowMoments{s.m0, c, 1.0f / sqrtf(var + eps)};
 }
 
 }  // namespace hgc::cuda

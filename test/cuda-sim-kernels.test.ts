@@ -16,12 +16,14 @@ t.test('kernels give identical results under random schedules', { skip: sim ? fa
   const a = randomArray(20011, 1), b = randomArray(20011, 2);
   const x = randomArray(2 * 12 * 9 * 11, 3, 3), g = randomArray(12, 4), bias = randomArray(12, 5);
   const rows = randomArray(3 * 1500, 6, 8);
+  const big = Float32Array.from(randomArray(6 * 45 * 47, 7, 3), (v) => v + 20);
   const run = () => ({
     cosine: ops.cosineSimilarity(tensor(a, [20011], opts), tensor(b, [20011], opts)),
     relL1: ops.relativeL1(tensor(a, [20011], opts), tensor(b, [20011], opts)),
     l1: ops.l1Norm(tensor(a, [20011], opts)),
     groupNorm: Array.from(ops.groupNorm(tensor(x, [2, 12, 9, 11], opts), 3,
       { weight: tensor(g, [12], opts), bias: tensor(bias, [12], opts), silu: true }).data()),
+    groupNormSplit: Array.from(ops.groupNorm(tensor(big, [1, 6, 45, 47], opts), 2).data()),  // 3 blocks per group
     layerNorm: Array.from(ops.layerNorm(tensor(rows, [3, 1500], opts)).data()),
     softmax: Array.from(ops.softmax(tensor(rows, [3, 1500], opts)).data()),
     softmaxShort: Array.from(ops.softmax(tensor(rows, [90, 50], opts)).data()),

@@ -72,9 +72,11 @@ for (const device of testDevices('group_norm', 'layer_norm', 'cast')) {
   const sim = isSim(device);
   t.test(`groupNorm and layerNorm on ${device}`, async (t) => {
     // [n, c, h, w, groups, silu]: a group smaller than the block (2·5·7 = 70), groups that span several
-    // blocks' worth of threads (6·9·11 = 594), spatial % 4 == 0 (packed loads), one value per channel.
+    // blocks' worth of threads (6·9·11 = 594), spatial % 4 == 0 (packed loads), one value per channel, and
+    // few large groups that the GPU splits over several blocks (3·45·47 = 6345 in 3 uneven chunks; 2·48·48
+    // = 4608 in 2 packed chunks).
     const cases: [number, number, number, number, number, boolean][] = [[1, 32, 5, 7, 8, false], [2, 6, 5, 7, 3, true],
-      [1, 12, 9, 11, 2, true], [1, 4, 1, 1, 2, false], [2, 64, 4, 4, 8, true]];
+      [1, 12, 9, 11, 2, true], [1, 4, 1, 1, 2, false], [2, 64, 4, 4, 8, true], [1, 6, 45, 47, 2, true], [1, 4, 48, 48, 2, false]];
     if (!sim) cases.push([1, 320, 8, 8, 32, true], [1, 20, 64, 64, 2, false]);
     for (const [n, c, h, w, groups, silu] of cases) {
       const x = randomArray(n * c * h * w, c + h, 3), g = randomArray(c, 5), b = randomArray(c, 6);

@@ -62,6 +62,9 @@ struct AttentionArgs {
 
 // Normalisation over groups of channels: x [n, channels, spatial]; each (n, group) is normalised over
 // channels/groups × spatial elements, then y = x̂·gamma[c] + beta[c], optionally followed by SiLU.
+// `scratch` is kGroupNormScratchFloats floats of the backend's memory, allocated by the entry through the
+// backend allocator, where a GPU backend may keep per-chunk statistics of split groups (the CPU ignores it).
+constexpr int64_t kGroupNormScratchFloats = 2 * 8192;
 struct GroupNormArgs {
   int64_t n = 0, channels = 0, spatial = 0, groups = 1;
   const float* x = nullptr;
@@ -70,6 +73,7 @@ struct GroupNormArgs {
   float* y = nullptr;
   float eps = 1e-5f;
   bool silu = false;
+  void* scratch = nullptr;
 };
 
 // Normalisation of each row of x [rows, cols]: y = x̂·gamma + beta.
