@@ -70,15 +70,16 @@ __global__ void binary_scalar_kernel(const float* a, const float* b, float* out,
   for (int64_t i = done + start; i < n; i += step) out[i] = binary_apply<OP>(a[i], y);
 }
 
-template <BinaryOp OP>
+// Index is uint32_t whenever every index and offset fits (64-bit division is many times slower on a GPU).
+template <BinaryOp OP, typename Index>
 __global__ void binary_strided_kernel(BinaryPlan p, const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    int64_t rem = i, oa = 0, ob = 0;
+    Index rem = Index(i), oa = 0, ob = 0;
     for (int d = p.ndim - 1; d >= 0; d--) {
-      const int64_t idx = rem % p.shape[d];
-      rem /= p.shape[d];
-      oa += idx * p.sa[d];
-      ob += idx * p.sb[d];
+      const Index size = Index(p.shape[d]), idx = rem % size;
+      rem /= size;
+      oa += idx * Index(p.sa[d]);
+      ob += idx * Index(p.sb[d]);
     }
     out[i] = binary_apply<OP>(a[oa], b[ob]);
   }
@@ -115,9 +116,12 @@ void binary_launch(const BinaryArgs& args, const BinaryPlan& p, int64_t n) {
   } else if (p.ndim == 1 && p.sa[0] == 1 && p.sb[0] == 0) {
     launch("binary", binary_scalar_kernel<OP>, dim3(blocks), dim3(kThreads), 0, nullptr, args.a, args.b, args.out, n,
            vec);
+  } else if (n < (int64_t(1) << 31)) {  // inputs are no larger than out, so their offsets are < n too
+    launch("binary", binary_strided_kernel<OP, uint32_t>, dim3(grid_stride_blocks(n, kThreads)), dim3(kThreads), 0,
+           nullptr, p, args.a, args.b, args.out, n);
   } else {
-    launch("binary", binary_strided_kernel<OP>, dim3(grid_stride_blocks(n, kThreads)), dim3(kThreads), 0, nullptr, p,
-           args.a, args.b, args.out, n);
+    launch("binary", binary_strided_kernel<OP, int64_t>, dim3(grid_stride_blocks(n, kThreads)), dim3(kThreads), 0,
+           nullptr, p, args.a, args.b, args.out, n);
   }
 }
 

@@ -23,18 +23,19 @@ struct CopyPlan {
 };
 
 // One thread per word: word w of the chunk at (outer index o) → source and destination byte offsets.
-template <typename Word>
+// Index is uint32_t when every word index and byte offset fits (64-bit division is slow on a GPU).
+template <typename Word, typename Index>
 __global__ void strided_copy_kernel(CopyPlan p, const char* src, char* dst, int64_t words) {
-  const int64_t per_chunk = p.chunk / int64_t(sizeof(Word));
+  const Index per_chunk = Index(p.chunk / int64_t(sizeof(Word)));
   for (int64_t w = global_thread(); w < words; w += grid_threads()) {
-    int64_t o = w / per_chunk;
-    const int64_t in_chunk = (w - o * per_chunk) * int64_t(sizeof(Word));
-    int64_t os = in_chunk, od = in_chunk;
+    Index o = Index(w) / per_chunk;
+    const Index in_chunk = (Index(w) - o * per_chunk) * Index(sizeof(Word));
+    Index os = in_chunk, od = in_chunk;
     for (int d = p.ndim - 1; d >= 0; d--) {
-      const int64_t idx = o % p.shape[d];
-      o /= p.shape[d];
-      os += idx * p.src[d];
-      od += idx * p.dst[d];
+      const Index size = Index(p.shape[d]), idx = o % size;
+      o /= size;
+      os += idx * Index(p.src[d]);
+      od += idx * Index(p.dst[d]);
     }
     *reinterpret_cast<Word*>(dst + od) = *reinterpret_cast<const Word*>(src + os);
   }
@@ -124,11 +125,28 @@ int64_t word_size(const CopyPlan& p, const void* src, const void* dst) {
   return int64_t(bits & (~bits + 1));  // lowest set bit: the largest power of two dividing them all (≤ 16)
 }
 
+// Whether all byte offsets of the plan stay below 2^31 (strides are non-negative: slices only shrink).
+bool fits_32bit(const CopyPlan& p, int64_t total_bytes) {
+  int64_t max_src = p.chunk, max_dst = p.chunk;
+  for (int d = 0; d < p.ndim; d++) {
+    if (p.src[d] < 0 || p.dst[d] < 0) return false;
+    max_src += (p.shape[d] - 1) * p.src[d];
+    max_dst += (p.shape[d] - 1) * p.dst[d];
+  }
+  const int64_t limit = int64_t(1) << 31;
+  return total_bytes < limit && max_src < limit && max_dst < limit;
+}
+
 template <typename Word>
 void copy_words(const CopyPlan& p, const void* src, void* dst, int64_t total_bytes) {
   const int64_t words = total_bytes / int64_t(sizeof(Word));
-  launch("strided_copy", strided_copy_kernel<Word>, dim3(grid_stride_blocks(words, kThreads)), dim3(kThreads), 0,
-         nullptr, p, static_cast<const char*>(src), static_cast<char*>(dst), words);
+  const dim3 grid(grid_stride_blocks(words, kThreads)), block(kThreads);
+  const char* s = static_cast<const char*>(src);
+  char* d = static_cast<char*>(dst);
+  if (fits_32bit(p, total_bytes))
+    launch("strided_copy", strided_copy_kernel<Word, uint32_t>, grid, block, 0, nullptr, p, s, d, words);
+  else
+    launch("strided_copy", strided_copy_kernel<Word, int64_t>, grid, block, 0, nullptr, p, s, d, words);
 }
 
 // The transpose form of a plan, when its innermost dim i is contiguous only in dst and another dim j is
