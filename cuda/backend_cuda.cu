@@ -8,8 +8,13 @@
 #include <string>
 
 #include "hgc/backend.h"
+#include "elementwise.cuh"
 #include "launch.cuh"
+#include "norm.cuh"
+#include "reduce.cuh"
+#include "softmax.cuh"
 #include "storage_kernels.cuh"
+#include "strided_copy.cuh"
 
 namespace hgc {
 namespace {
@@ -70,6 +75,16 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->launch.fill = cuda::fill;
   b->launch.randn = cuda::randn;
   b->launch.cast = cuda::cast;
+  b->launch.strided_copy = cuda::strided_copy;
+  b->launch.group_norm = cuda::group_norm;
+  b->launch.layer_norm = cuda::layer_norm;
+  b->launch.binary = cuda::binary;
+  b->launch.unary = cuda::unary;
+  b->launch.geglu = cuda::geglu;
+  b->launch.softmax = cuda::softmax;
+  b->launch.upsample2x = cuda::upsample2x;
+  b->launch.timestep_embedding = cuda::timestep_embedding;
+  b->launch.reduce = cuda::reduce;
   return b;
 }
 

@@ -62,6 +62,9 @@ struct AttentionArgs {
 
 // Normalisation over groups of channels: x [n, channels, spatial]; each (n, group) is normalised over
 // channels/groups × spatial elements, then y = x̂·gamma[c] + beta[c], optionally followed by SiLU.
+// `scratch` is kGroupNormScratchFloats floats of the backend's memory, allocated by the entry through the
+// backend allocator, where a GPU backend may keep per-chunk statistics of split groups (the CPU ignores it).
+constexpr int64_t kGroupNormScratchFloats = 2 * 8192;
 struct GroupNormArgs {
   int64_t n = 0, channels = 0, spatial = 0, groups = 1;
   const float* x = nullptr;
@@ -70,6 +73,7 @@ struct GroupNormArgs {
   float* y = nullptr;
   float eps = 1e-5f;
   bool silu = false;
+  void* scratch = nullptr;
 };
 
 // Normalisation of each row of x [rows, cols]: y = x̂·gamma + beta.
@@ -150,13 +154,16 @@ struct TimestepEmbeddingArgs {
 };
 
 // Similarity reductions over n values, accumulated in double: L1 → Σ|a|; RelL1 → Σ|a−b| / Σ|b|;
-// Cosine → Σab / (‖a‖·‖b‖).
+// Cosine → Σab / (‖a‖·‖b‖). `scratch` is kReduceScratchBytes of the backend's memory (8-byte aligned),
+// allocated by the entry through the backend allocator, for per-block partial sums (the CPU ignores it).
 enum class ReduceOp : int { L1 = 0, RelL1 = 1, Cosine = 2 };
+constexpr int64_t kReduceScratchBytes = 512 * 3 * 8;
 struct ReduceArgs {
   int64_t n = 0;
   const float* a = nullptr;
   const float* b = nullptr;
   ReduceOp op = ReduceOp::L1;
+  void* scratch = nullptr;
 };
 
 }  // namespace hgc

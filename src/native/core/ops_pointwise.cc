@@ -46,6 +46,8 @@ Tensor op_group_norm(const Tensor& x, int64_t groups, const Tensor* gamma, const
   a.y = out.f32();
   a.eps = eps;
   a.silu = silu;
+  Tensor scratch = empty_tensor(be, Shape{kGroupNormScratchFloats}, DType::F32);
+  a.scratch = scratch.raw();
   if (out.numel() > 0) launch(a);
   return from_f32(out, dt);
 }
@@ -213,6 +215,8 @@ double op_reduce(const Tensor& a, const Tensor* b, ReduceOp op) {
   r.a = af.f32();
   r.b = bf ? bf->f32() : nullptr;
   r.op = op;
+  Tensor scratch = empty_tensor(be, Shape{kReduceScratchBytes / 4}, DType::F32);
+  r.scratch = scratch.raw();
   return launch(r);
 }
 
