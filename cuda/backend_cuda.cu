@@ -6,6 +6,7 @@
 #include <string>
 
 #include "hgc/backend.h"
+#include "gemm.cuh"
 #include "launch.cuh"
 #include "storage_kernels.cuh"
 
@@ -62,6 +63,8 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->launch.fill = cuda::fill;
   b->launch.randn = cuda::randn;
   b->launch.cast = cuda::cast;
+  b->launch.gemm = cuda::gemm;
+  b->launch.gemm_half = cuda::gemm_half;
   return b;
 }
 
