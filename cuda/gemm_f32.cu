@@ -30,18 +30,18 @@ struct F32Params {
   int act;
 };
 
-template <int BM_, int BN_, int BK_, int TM_, int TN_>
+template <int BM_, int BN_, int BK_, int TM_, int TN_, int MIN_BLOCKS_>
 struct F32Config {
-  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_, MIN_BLOCKS = MIN_BLOCKS_;
   static constexpr int TX = BN / TN, TY = BM / TM, THREADS = TX * TY;
   static constexpr int PAD = 4;  // keeps the k-major stores of a k-contiguous operand off one bank
   static_assert((BM * BK) % THREADS == 0 && (BN * BK) % THREADS == 0, "tile loads must split evenly");
 };
-using BigF32 = F32Config<128, 128, 16, 8, 8>;  // 256 threads
-using SmallF32 = F32Config<64, 64, 16, 4, 4>;  // 256 threads
+using BigF32 = F32Config<128, 128, 16, 8, 8, 2>;  // 256 threads, ≤ 128 registers
+using SmallF32 = F32Config<64, 64, 16, 4, 4, 4>;  // 256 threads, ≤ 64 registers
 
 template <class Cfg, bool kTransA, bool kTransB>
-__global__ void __launch_bounds__(Cfg::THREADS) gemm_f32_kernel(F32Params p) {
+__global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_f32_kernel(F32Params p) {
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, TM = Cfg::TM, TN = Cfg::TN;
   constexpr int TX = Cfg::TX, TY = Cfg::TY, THREADS = Cfg::THREADS;
   constexpr int SA = BM + Cfg::PAD, SB = BN + Cfg::PAD;

@@ -44,10 +44,12 @@
 namespace hgc::cuda {
 namespace {
 
-template <int BM_, int BN_, int WARPS_M_, int WARPS_N_, int STAGES_>
+// MIN_BLOCKS: resident blocks per SM to plan registers for (__launch_bounds__), 128 registers per thread
+// for both configurations.
+template <int BM_, int BN_, int WARPS_M_, int WARPS_N_, int STAGES_, int MIN_BLOCKS_>
 struct TcConfig {
   static constexpr int BM = BM_, BN = BN_, BK = 32, PAD = 8;
-  static constexpr int WARPS_M = WARPS_M_, WARPS_N = WARPS_N_, STAGES = STAGES_;
+  static constexpr int WARPS_M = WARPS_M_, WARPS_N = WARPS_N_, STAGES = STAGES_, MIN_BLOCKS = MIN_BLOCKS_;
   static constexpr int THREADS = 32 * WARPS_M * WARPS_N;
   static constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;
   static constexpr int MI = WM / 16, NI = WN / 8;
@@ -59,8 +61,8 @@ struct TcConfig {
     return size_t(STAGES) * size_t(a_elems(trans_a) + b_elems(trans_b)) * sizeof(uint16_t);
   }
 };
-using BigTile = TcConfig<128, 128, 2, 4, 4>;   // 256 threads, warp tile 64×32, 80 KB (or 68 KB) smem
-using SmallTile = TcConfig<64, 64, 2, 2, 3>;   // 128 threads, warp tile 32×32, 30 KB (or 27 KB) smem
+using BigTile = TcConfig<128, 128, 2, 4, 4, 2>;  // 256 threads, warp tile 64×32, 80 KB (or 68 KB) smem
+using SmallTile = TcConfig<64, 64, 2, 2, 3, 4>;  // 128 threads, warp tile 32×32, 30 KB (or 27 KB) smem
 
 struct TcParams {
   const uint16_t* a;
@@ -114,7 +116,7 @@ __device__ __forceinline__ void load_chunk(uint16_t* dst, const uint16_t* base, 
 }
 
 template <class Cfg, bool kBf16, bool kTransA, bool kTransB>
-__global__ void __launch_bounds__(Cfg::THREADS) gemm_tc_kernel(TcParams p) {
+__global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_tc_kernel(TcParams p) {
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, PAD = Cfg::PAD, S = Cfg::STAGES;
   constexpr int MI = Cfg::MI, NI = Cfg::NI, WM = Cfg::WM, WN = Cfg::WN, THREADS = Cfg::THREADS;
   constexpr int A_ELEMS = Cfg::a_elems(kTransA), B_ELEMS = Cfg::b_elems(kTransB);
@@ -171,13 +173,16 @@ __global__ void __launch_bounds__(Cfg::THREADS) gemm_tc_kernel(TcParams p) {
           if (s < k_tiles) load_stage(s, s);
           prims::cp_async_commit();
         }
+        int read_stage = 0, write_stage = S - 1;  // kt % S and (kt + S - 1) % S
         for (int64_t kt = 0; kt < k_tiles; kt++) {
           prims::cp_async_wait<S - 2>();
           __syncthreads();
-          if (kt + S - 1 < k_tiles) load_stage(int((kt + S - 1) % S), kt + S - 1);
+          if (kt + S - 1 < k_tiles) load_stage(write_stage, kt + S - 1);
           prims::cp_async_commit();
+          write_stage = read_stage;
 
-          const uint16_t* sa = smem + int(kt % S) * (A_ELEMS + B_ELEMS);
+          const uint16_t* sa = smem + read_stage * (A_ELEMS + B_ELEMS);
+          read_stage = read_stage + 1 == S ? 0 : read_stage + 1;
           const uint16_t* sb = sa + A_ELEMS;
           HGC_UNROLL
           for (int ks = 0; ks < BK; ks += 16) {
