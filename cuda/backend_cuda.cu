@@ -1,6 +1,8 @@
 // The cuda backend: probes for a driver and device at load (the runtime is linked statically, so this
 // works on machines without NVIDIA software and reports why CUDA is unavailable), device memory behind
 // the caching allocator, synchronous copies, and the launchers implemented so far.
+// Built twice: by nvcc as `cuda`, and by g++ against the CPU simulator (HGC_SIM, cuda/sim/) as `cuda-sim`,
+// whose device is always available. Hook each launcher in once, below.
 #include <cuda_runtime.h>
 
 #include <string>
@@ -51,12 +53,18 @@ std::string probe() {
 
 }  // namespace
 
+#if defined(HGC_SIM)
+#define HGC_BACKEND_NAME "cuda-sim"
+std::unique_ptr<Backend> make_cuda_sim_backend() {
+#else
+#define HGC_BACKEND_NAME "cuda"
 std::unique_ptr<Backend> make_cuda_backend() {
+#endif
   auto b = std::make_unique<Backend>();
-  b->name = "cuda";
+  b->name = HGC_BACKEND_NAME;
   b->reason = probe();
   b->available = b->reason.empty();
-  b->allocator = std::make_unique<CachingAllocator>("cuda", cuda_alloc, cuda_free);
+  b->allocator = std::make_unique<CachingAllocator>(HGC_BACKEND_NAME, cuda_alloc, cuda_free);
   b->copy_to_host = copy_to_host;
   b->copy_from_host = copy_from_host;
   b->copy_device = copy_device;

@@ -22,6 +22,9 @@ __device__ inline void store(void* dst, int dtype, int64_t i, float v) {
   uint16_t h;
   if (dtype == int(DType::BF16)) {
     h = ((u & 0x7fffffffu) > 0x7f800000u) ? uint16_t((u >> 16) | 0x40u) : uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  } else if ((u & 0x7fffffffu) > 0x7f800000u) {
+    // NaN: keep sign and payload as the host does (cvt.rn.f16.f32 would give the canonical 0x7fff).
+    h = uint16_t(((u >> 16) & 0x8000u) | 0x7e00u | ((u >> 13) & 0x3ffu));
   } else {
     h = __half_as_ushort(__float2half_rn(v));
   }

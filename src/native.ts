@@ -17,7 +17,7 @@ export interface NativeHandle {
 /** @internal The addon's functions (src/native/addon/). */
 export interface NativeAddon {
   setErrorClass(ctor: typeof HgcError): void;
-  devices(): { name: string; available: boolean; reason?: string }[];
+  devices(): { name: string; available: boolean; reason?: string; ops: string[] }[];
   memory(): { liveTensors: number; liveStorages: number; liveBytes: number; pools: Record<string, PoolStatsNative> };
   emptyCache(): void;
   numThreads(): number;
@@ -45,6 +45,10 @@ export interface NativeAddon {
   timestepEmbedding(t: NativeHandle, dim: number, o: object): NativeHandle;
   reduce(a: NativeHandle, b: NativeHandle | null, op: string): number;
   CachePool: new (budgetBytes: number) => NativeCachePool;
+  /** The CUDA simulator's debug knobs (cuda/sim/launch.h); returns the configuration in force. */
+  simConfigure(o?: { seed?: number; threads?: number }): { seed: number; threads: number };
+  /** Runs one of the simulator's self-test kernels (cuda/sim/selftest_kernels.cu). */
+  simSelfTest(name: string, input?: Float32Array, params?: number[]): Float32Array;
 }
 
 /** @internal The native cache buffer pool (include/hgc/cache_pool.h). */

@@ -3,17 +3,28 @@ import { native } from './native.js';
 
 /** A compute device of this build. */
 export interface DeviceInfo {
-  /** 'cpu', 'cuda' or 'meta'. */
+  /** 'cpu', 'cuda', 'cuda-sim' (the CUDA kernels in the CPU simulator) or 'meta'. */
   name: string;
   /** Whether tensors can be created on it. */
   available: boolean;
   /** Why it is unavailable (e.g. "no CUDA driver: cudaErrorInsufficientDriver"). */
   reason?: string;
+  /**
+   * The ops this device's backend implements, by launcher name ('gemm', 'conv2d', 'attention', 'group_norm',
+   * 'layer_norm', 'binary', 'unary', 'geglu', 'softmax', 'upsample2x', 'timestep_embedding', 'reduce',
+   * 'strided_copy', 'fill', 'randn', 'cast'). Other ops on this device throw HgcError('DEVICE'). 'meta'
+   * computes shapes only and lists every op.
+   */
+  ops: string[];
 }
+
+/** Every op name a backend can implement (the launcher names of include/hgc/launchers.h). */
+const ALL_OPS: readonly string[] = ['gemm', 'conv2d', 'attention', 'group_norm', 'layer_norm', 'binary', 'unary',
+  'geglu', 'softmax', 'upsample2x', 'timestep_embedding', 'reduce', 'strided_copy', 'fill', 'randn', 'cast'];
 
 /** The devices compiled into the addon, plus 'meta' (shape-only tensors, always available). */
 export function devices(): DeviceInfo[] {
-  return [...native.devices(), { name: 'meta', available: true }];
+  return [...native.devices(), { name: 'meta', available: true, ops: [...ALL_OPS] }];
 }
 
 /** Statistics of one device's caching allocator, in bytes and counts. */

@@ -1,6 +1,6 @@
 /**
- * Tensor: a shape, a dtype and contiguous storage on a device ('cpu', 'cuda', or 'meta' for shape-only
- * tensors with no storage). Tensors are immutable values; ops return new tensors. Release memory with
+ * Tensor: a shape, a dtype and contiguous storage on a device ('cpu', 'cuda', 'cuda-sim' (the CUDA kernels
+ * run by the CPU simulator), or 'meta' for shape-only tensors with no storage). Tensors are immutable values; ops return new tensors. Release memory with
  * `dispose()` or `tidy()`; the garbage collector frees forgotten ones eventually.
  */
 import { type DType, checkDType, decode } from './dtype.js';
@@ -8,8 +8,11 @@ import { HgcError, check, shapeStr } from './errors.js';
 import { type NativeHandle, native } from './native.js';
 import { trackTensor } from './scope.js';
 
-/** Where a tensor lives. 'meta' tensors have a shape and dtype but no data. */
-export type Device = 'cpu' | 'cuda' | 'meta';
+/**
+ * Where a tensor lives. 'cuda-sim' runs the CUDA kernels in the CPU simulator (slow; for tests and kernel
+ * debugging without a GPU). 'meta' tensors have a shape and dtype but no data.
+ */
+export type Device = 'cpu' | 'cuda' | 'cuda-sim' | 'meta';
 
 /** Number of elements of a shape. */
 export function numel(shape: readonly number[]): number {
@@ -30,8 +33,8 @@ export function checkShape(shape: unknown, what = 'shape'): number[] {
 
 /** @internal Validates a device name. */
 export function checkDevice(device: unknown): Device {
-  check(device === 'cpu' || device === 'cuda' || device === 'meta', 'DEVICE',
-    () => `unknown device ${JSON.stringify(device)} (expected cpu, cuda or meta)`);
+  check(device === 'cpu' || device === 'cuda' || device === 'cuda-sim' || device === 'meta', 'DEVICE',
+    () => `unknown device ${JSON.stringify(device)} (expected cpu, cuda, cuda-sim or meta)`);
   return device as Device;
 }
 

@@ -7,7 +7,7 @@ import { normError, randomArray, refAttention, testDevices } from './helpers/ref
 const code = (c: string) => ({ name: 'HgcError', code: c });
 const TOL = 1e-5;
 
-for (const device of testDevices()) {
+for (const device of testDevices('attention')) {
   const opts = { device: device as 'cpu' };
   t.test(`attention on ${device}: compute and capture match the reference`, async (t) => {
     const cases = [

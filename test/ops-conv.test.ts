@@ -6,7 +6,7 @@ import { normError, randomArray, refConv2d, testDevices } from './helpers/refere
 
 const code = (c: string) => ({ name: 'HgcError', code: c });
 
-for (const device of testDevices()) {
+for (const device of testDevices('conv2d')) {
   const opts = { device: device as 'cpu' };
   t.test(`conv2d on ${device}`, async (t) => {
     const cases = [

@@ -7,7 +7,7 @@ import { normError, randomArray, refGemm, testDevices } from './helpers/referenc
 const code = (c: string) => ({ name: 'HgcError', code: c });
 const TOL = 2e-6;
 
-for (const device of testDevices()) {
+for (const device of testDevices('gemm')) {
   const opts = { device: device as 'cpu' };
   t.test(`matmul on ${device}: shapes, transposes, epilogues`, async (t) => {
     const cases: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [17, 33, 9], [77, 40, 64], [130, 3, 257], [64, 80, 320], [5, 129, 1]];

@@ -77,7 +77,7 @@ for (const c of cases) {
     }
   });
 
-  for (const device of testDevices()) {
+  for (const device of testDevices('unary', 'binary')) {
     t.test(`${c.name}: 20-step trajectory on ${device}`, async (t) => {
       const opts = { device: device as 'cpu' };
       const s = createScheduler(c.name, { steps: 20 });

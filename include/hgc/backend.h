@@ -33,8 +33,14 @@ const std::vector<Backend*>& backends();
 // The backend named `name`; Error(DEVICE) when unknown or unavailable (with the reason).
 Backend& backend_by_name(const std::string& name);
 
-// Registration hooks implemented by each backend's source (cpu always; cuda when built with CUDA).
+// Registration hooks implemented by each backend's source: cpu always; cuda from cuda/backend_cuda.cu built
+// by nvcc (or an unavailable stub without the toolkit); cuda-sim from the same file built by g++ against the
+// CPU simulator (cuda/sim/), always.
 std::unique_ptr<Backend> make_cpu_backend();
 std::unique_ptr<Backend> make_cuda_backend();
+std::unique_ptr<Backend> make_cuda_sim_backend();
+
+// The names of the ops a backend implements (its non-null launchers), e.g. "gemm", "fill".
+std::vector<std::string> implemented_ops(const Backend& b);
 
 }  // namespace hgc

@@ -1,11 +1,26 @@
 // Test helpers: a seeded generator for inputs, float64 reference implementations and error measures.
 import { devices } from '../../dist/src/index.js';
 
-/** Devices the shared test bodies run on (every available one except meta). */
-export function testDevices(): string[] {
+/**
+ * Devices a shared test body runs on: every available device except meta whose backend implements all the
+ * named ops (launcher names, e.g. testDevices('gemm', 'binary')). HGC_TEST_DEVICES (comma-separated) further
+ * restricts the list, e.g. HGC_TEST_DEVICES=cuda for `npm run test:gpu`.
+ */
+export function testDevices(...ops: string[]): string[] {
   const only = process.env.HGC_TEST_DEVICES;
-  const all = devices().filter((d) => d.available && d.name !== 'meta').map((d) => d.name);
+  const all = devices()
+    .filter((d) => d.available && d.name !== 'meta' && ops.every((op) => d.ops.includes(op)))
+    .map((d) => d.name);
   return only ? all.filter((d) => only.split(',').includes(d)) : all;
+}
+
+/** Every launcher name (include/hgc/launchers.h): testDevices(...ALL_OPS) = devices that implement everything. */
+export const ALL_OPS = ['gemm', 'conv2d', 'attention', 'group_norm', 'layer_norm', 'binary', 'unary', 'geglu', 'softmax',
+  'upsample2x', 'timestep_embedding', 'reduce', 'strided_copy', 'fill', 'randn', 'cast'];
+
+/** Whether a device is the CUDA simulator (slow: test bodies use smaller shapes there). */
+export function isSim(device: string): boolean {
+  return device === 'cuda-sim';
 }
 
 /** Deterministic uniform(-1, 1) values (mulberry32). */

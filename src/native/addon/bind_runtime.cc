@@ -29,6 +29,10 @@ Napi::Value Devices(const Napi::CallbackInfo& info) {
       d.Set("name", b->name);
       d.Set("available", b->available);
       if (!b->available) d.Set("reason", b->reason);
+      Napi::Array ops = Napi::Array::New(env);
+      uint32_t k = 0;
+      for (const std::string& op : implemented_ops(*b)) ops.Set(k++, op);
+      d.Set("ops", ops);
       out.Set(i++, d);
     }
     return out;
