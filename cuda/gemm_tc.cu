@@ -179,11 +179,11 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_tc_kernel(
           __syncthreads();
           if (kt + S - 1 < k_tiles) load_stage(write_stage, kt + S - 1);
           prims::cp_async_commit();
-          write_stage = read_stage;
 
           const uint16_t* sa = smem + read_stage * (A_ELEMS + B_ELEMS);
-          read_stage = read_stage + 1 == S ? 0 : read_stage + 1;
           const uint16_t* sb = sa + A_ELEMS;
+          write_stage = read_stage;  // read now, refilled at the next step
+          read_stage = read_stage + 1 == S ? 0 : read_stage + 1;
           HGC_UNROLL
           for (int ks = 0; ks < BK; ks += 16) {
             uint32_t af[MI][4], bf[NI][2];
