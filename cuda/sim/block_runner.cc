@@ -109,16 +109,37 @@ void BlockRunner::begin_launch(const char* name, const KernelBody* body, dim3 gr
     t.linear = i;
     t.idx = uint3{i % block.x, (i / block.x) % block.y, i / (block.x * block.y)};
   }
-  current.block_dim = block;
-  current.grid_dim = grid;
+  measured_ = false;  // the first block poisons the whole static section and measures what the kernel uses
+  current.block_dim = uint3{block.x, block.y, block.z};
+  current.grid_dim = uint3{grid.x, grid.y, grid.z};
   current.dyn_smem = dyn_smem;
 }
 
-size_t BlockRunner::static_smem_written() const {
+// After the launch's first block on this runner: the bytes of the static section it wrote (a lower bound of
+// the kernel's static shared memory) and their range, which later blocks re-poison instead of the section.
+size_t BlockRunner::measure_static_smem() {
   StaticSmem s = static_smem_of_this_thread();
-  size_t count = 0, anchor = anchor_offset() == SIZE_MAX ? 0 : anchor_offset();
-  for (size_t i = 0; i < s.bytes; i++)
-    if (s.base[i] != kPoison && (i < anchor || i >= anchor + 16)) count++;
+  const size_t anchor = anchor_offset() == SIZE_MAX ? s.bytes : anchor_offset();
+  size_t count = 0, lo = s.bytes, hi = 0;
+  for (size_t i = 0; i < s.bytes;) {
+    if (i + 8 <= s.bytes && i % 8 == 0) {  // skip untouched words quickly (the section is 16-byte aligned)
+      uint64_t word;
+      std::memcpy(&word, s.base + i, 8);
+      if (word == ~uint64_t(0)) {
+        i += 8;
+        continue;
+      }
+    }
+    if (s.base[i] != kPoison && (i < anchor || i >= anchor + 16)) {
+      count++;
+      lo = std::min(lo, i);
+      hi = i + 1;
+    }
+    i++;
+  }
+  poison_lo_ = lo < hi ? lo : 0;
+  poison_hi_ = hi;
+  measured_ = true;
   return count;
 }
 
@@ -136,7 +157,10 @@ void BlockRunner::run_block(uint3 block_idx) {
   block_idx_ = block_idx;
   current.block_idx = block_idx;
   StaticSmem s = static_smem_of_this_thread();
-  std::memset(s.base, kPoison, s.bytes);
+  if (!measured_)
+    std::memset(s.base, kPoison, s.bytes);
+  else if (poison_hi_ > poison_lo_)
+    std::memset(s.base + poison_lo_, kPoison, poison_hi_ - poison_lo_);
   if (dyn_bytes_) std::memset(dyn_smem_, kPoison, dyn_bytes_);
 
   for (SimThread& t : threads_) {
@@ -158,6 +182,7 @@ void BlockRunner::run_block(uint3 block_idx) {
   cancelling_ = false;
   live_ = nthreads_;
   exited_ = at_barrier_ = 0;
+  warp_bits_.assign((nthreads_ + 31) / 32, WarpBits{});
   failure_ = nullptr;
 
   if (!plain_fiber_) plain_fiber_ = pool_.acquire();
@@ -236,6 +261,7 @@ void BlockRunner::finish_thread(SimThread& t) {
   t.group_ends.clear();
   live_--;
   exited_++;
+  warp_bits_[t.linear / 32].exited |= 1u << (t.linear & 31u);
 }
 
 void BlockRunner::resume(SimThread& t) {
@@ -309,13 +335,14 @@ void BlockRunner::on_barrier_arrival(SimThread& t) {
   if (at_barrier_ == 0) {
     bar_file_ = t.bar_file;
     bar_line_ = t.bar_line;
-  } else if (t.bar_line != bar_line_ || std::strcmp(t.bar_file, bar_file_) != 0) {
+  } else if (t.bar_line != bar_line_ || (t.bar_file != bar_file_ && std::strcmp(t.bar_file, bar_file_) != 0)) {
     std::ostringstream os;
     os << "divergent __syncthreads: " << where(&t) << " waits at " << t.bar_file << ":" << t.bar_line << " while "
        << at_barrier_ << " thread(s) wait at " << bar_file_ << ":" << bar_line_;
     block_error(os.str());
   }
   at_barrier_++;
+  warp_bits_[t.linear / 32].barrier |= 1u << (t.linear & 31u);
 }
 
 void BlockRunner::release_barrier() {
@@ -335,6 +362,7 @@ void BlockRunner::release_barrier() {
       t.state = ThreadState::Running;
       ready_.push_back(t.linear);
     }
+  for (WarpBits& w : warp_bits_) w.barrier = 0;
   at_barrier_ = 0;
 }
 
@@ -346,10 +374,12 @@ void BlockRunner::wait_for_warp() {
   yield_current();
 }
 
+// Lanes of each warp by state, so that an arrival is checked in O(1) in the common case.
 void BlockRunner::on_warp_arrival(SimThread& t) {
   const unsigned base = t.linear & ~31u, lane = t.linear & 31u;
   const unsigned lanes = std::min(32u, nthreads_ - base);
   const unsigned mask = t.warp.mask;
+  WarpBits& w = warp_bits_[base / 32];
   const char* op = op_name(t.warp);
   if (!(mask >> lane & 1u))
     block_error(std::string(op) + ": " + where(&t) + " is not in its own mask " + hex(mask));
@@ -357,31 +387,33 @@ void BlockRunner::on_warp_arrival(SimThread& t) {
     block_error(std::string(op) + ": mask " + hex(mask) + " names lanes that do not exist (warp " +
                 std::to_string(base / 32) + " has " + std::to_string(lanes) + " lanes; the block has " +
                 std::to_string(nthreads_) + " threads)");
-  bool complete = true;
-  for (unsigned j = 0; j < lanes; j++) {
-    if (j == lane) continue;
+  auto mismatch = [&](unsigned j) {
     const SimThread& o = threads_[base + j];
-    // A lane waiting with a mask that names this one must be at the same collective with the same mask.
-    if (o.state == ThreadState::Warp && ((mask >> j & 1u) || (o.warp.mask >> lane & 1u)) &&
-        !same_collective(o.warp, t.warp))
-      block_error(std::string(op) + " with mask " + hex(mask) + " at " + where(&t) + ", but " + where(&o) +
-                  " waits at " + op_name(o.warp) + " with mask " + hex(o.warp.mask));
-    if (!(mask >> j & 1u)) continue;
-    switch (o.state) {
-      case ThreadState::Warp:
-        break;
-      case ThreadState::Exited:
-        block_error(std::string(op) + ": mask " + hex(mask) + " names " + where(&o) +
-                    ", which exited without arriving");
-      case ThreadState::Barrier:
-        block_error(std::string(op) + ": mask " + hex(mask) + " names " + where(&o) + ", which waits at __syncthreads (" +
-                    o.bar_file + ":" + std::to_string(o.bar_line) + ")");
-      default:
-        complete = false;
-    }
+    block_error(std::string(op) + " with mask " + hex(mask) + " at " + where(&t) + ", but " + where(&o) +
+                " waits at " + op_name(o.warp) + " with mask " + hex(o.warp.mask));
+  };
+  // Waiting lanes of this mask were checked against each other when they arrived: one representative will do.
+  if (unsigned in_mask = w.waiting & mask) {
+    unsigned j = unsigned(__builtin_ctz(in_mask));
+    if (!same_collective(threads_[base + j].warp, t.warp)) mismatch(j);
   }
-  if (!complete) return;
+  // A lane waiting outside this mask must not be waiting for this lane.
+  for (unsigned rest = w.waiting & ~mask; rest; rest &= rest - 1) {
+    unsigned j = unsigned(__builtin_ctz(rest));
+    if (threads_[base + j].warp.mask >> lane & 1u) mismatch(j);
+  }
+  if (unsigned gone = w.exited & mask)
+    block_error(std::string(op) + ": mask " + hex(mask) + " names " + where(&threads_[base + __builtin_ctz(gone)]) +
+                ", which exited without arriving");
+  if (unsigned held = w.barrier & mask) {
+    const SimThread& o = threads_[base + __builtin_ctz(held)];
+    block_error(std::string(op) + ": mask " + hex(mask) + " names " + where(&o) + ", which waits at __syncthreads (" +
+                o.bar_file + ":" + std::to_string(o.bar_line) + ")");
+  }
+  w.waiting |= 1u << lane;
+  if ((w.waiting & mask) != mask) return;
   execute_collective(base, lanes, t);
+  w.waiting &= ~mask;
   for (unsigned j = 0; j < lanes; j++)
     if (mask >> j & 1u) {
       threads_[base + j].state = ThreadState::Running;

@@ -60,6 +60,11 @@ struct SimThread {
 // Thrown inside a suspended fiber to unwind it when its block is abandoned. Kernels never catch it.
 struct FiberCancelled {};
 
+// The lanes of one warp that wait at a collective, have exited, or wait at a barrier.
+struct WarpBits {
+  unsigned waiting = 0, exited = 0, barrier = 0;
+};
+
 class BlockRunner {
  public:
   BlockRunner();
@@ -70,8 +75,9 @@ class BlockRunner {
                     size_t dyn_bytes, uint64_t seed);
   // Runs one block to completion; throws hgc::Error(CUDA) on a kernel error (the runner stays usable).
   void run_block(uint3 block_idx);
-  // Static shared memory bytes the last block wrote (a lower bound of what the kernel declares).
-  size_t static_smem_written() const;
+  // Called after the launch's first block on this runner: returns the static shared memory bytes it wrote (a
+  // lower bound of what the kernel declares); later blocks of the launch re-poison only that range.
+  size_t measure_static_smem();
 
   // --- called from the simulated thread (on its fiber) ---
   SimThread& self() { return *cur_; }
@@ -113,6 +119,7 @@ class BlockRunner {
   uint3 block_idx_{};
 
   std::vector<SimThread> threads_;
+  std::vector<WarpBits> warp_bits_;
   std::vector<unsigned> order_;  // plain-loop order
   unsigned plain_pos_ = 0;
   std::vector<unsigned> ready_;
@@ -124,6 +131,8 @@ class BlockRunner {
   const char* bar_file_ = nullptr;
   int bar_line_ = 0;
   std::exception_ptr failure_;
+  bool measured_ = false;
+  size_t poison_lo_ = 0, poison_hi_ = 0;
 
   MainContext main_;
   FiberPool pool_;

@@ -11,11 +11,13 @@ namespace hgc::sim {
 
 // The simulated thread running on this OS thread. The block runner rewrites it before every switch into a
 // fiber, so a kernel reading threadIdx after a barrier sees its own index again.
+// Trivial on purpose (uint3, not dim3): a thread_local without dynamic initialisation needs no TLS init call
+// on every access.
 struct Current {
   uint3 thread_idx;
   uint3 block_idx;
-  dim3 block_dim;
-  dim3 grid_dim;
+  uint3 block_dim;
+  uint3 grid_dim;
   unsigned char* dyn_smem;
 };
 inline thread_local Current current;

@@ -152,7 +152,7 @@ void launch(const char* name, const void* kernel, dim3 grid, dim3 block, size_t 
         if (!measured) {
           // Static __shared__ arrays count against the same limit; the simulator sees the bytes a block wrote.
           measured = true;
-          size_t written = runner.static_smem_written();
+          size_t written = runner.measure_static_smem();
           if (written + dynamic_smem > limit)
             fail(ErrorCode::Cuda, "kernel '", name, "': ", written, " bytes of static shared memory (at least) plus ",
                  dynamic_smem, " dynamic exceed the limit of ", limit, " bytes");
