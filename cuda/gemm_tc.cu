@@ -21,6 +21,10 @@
 // the operand is not 16-byte aligned (odd leading dim, odd batch stride, unaligned base), is staged with
 // scalar loads and a plain shared store instead. Plain stores become visible at the same __syncthreads.
 //
+// Epilogue: the accumulators are parked as f32 in shared memory (over the idle stages), then each thread
+// finishes 8-column pieces of C: + bias, activation, + residual, one rounding, one 16-byte store (element by
+// element where C, bias or residual are not 16-byte aligned or at the N edge).
+//
 // Fragments (PTX ISA "Matrix Fragments for mma.m16n8k16", groupID g = lane/4, t = lane%4):
 //   A (16×16, row): a[0] = (row g,   k 2t..2t+1)  a[1] = (row g+8, k 2t..)  a[2] = (row g, k 2t+8..)
 //                   a[3] = (row g+8, k 2t+8..)
@@ -75,7 +79,7 @@ struct TcParams {
   int64_t stride_a, stride_b, stride_c, stride_res;
   int act;
   bool async_a, async_b;  // the operand allows 16-byte cp.async (see tc_async_ok)
-  bool pair_io;           // C (and residual) allow 4-byte stores/loads of column pairs
+  bool vec_io;            // C, residual and bias allow 16-byte accesses of 8-column pieces
 };
 
 template <bool kBf16>
@@ -94,6 +98,25 @@ __device__ __forceinline__ uint16_t float_to_half(float v) {
     return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
   }
   return __half_as_ushort(__float2half_rn(v));
+}
+
+// 8 consecutive 16-bit values from / to a 16-byte aligned address (one vector access each).
+__device__ __forceinline__ void unpack8(uint16_t e[8], const uint16_t* src) {
+  const uint4 q = *reinterpret_cast<const uint4*>(src);
+  const uint32_t w[4] = {q.x, q.y, q.z, q.w};
+  HGC_UNROLL
+  for (int i = 0; i < 4; i++) {
+    e[2 * i] = uint16_t(w[i] & 0xffffu);
+    e[2 * i + 1] = uint16_t(w[i] >> 16);
+  }
+}
+__device__ __forceinline__ void pack8(uint16_t* dst, const uint16_t e[8]) {
+  uint4 q;
+  q.x = uint32_t(e[0]) | (uint32_t(e[1]) << 16);
+  q.y = uint32_t(e[2]) | (uint32_t(e[3]) << 16);
+  q.z = uint32_t(e[4]) | (uint32_t(e[5]) << 16);
+  q.w = uint32_t(e[6]) | (uint32_t(e[7]) << 16);
+  *reinterpret_cast<uint4*>(dst) = q;
 }
 
 // One 16-byte chunk of a tile: elements [inner, inner+8) of global row `outer` (row length ld) into dst.
@@ -126,6 +149,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_tc_kernel(
   constexpr int B_CPR = (kTransB ? BK : BN) / 8;
   constexpr int A_CHUNKS = (kTransA ? BK : BM) * A_CPR;
   constexpr int B_CHUNKS = (kTransB ? BN : BK) * B_CPR;
+  constexpr int SC = BN + 8;  // row stride (floats) of the staged C tile: 8-byte stores hit distinct banks
+  static_assert(size_t(BM) * SC * sizeof(float) <= Cfg::smem_bytes(kTransA, kTransB), "C tile must fit the stages");
   HGC_DYN_SMEM(uint16_t, smem);
 
   const int tid = threadIdx.x;
@@ -223,48 +248,64 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_tc_kernel(
         prims::cp_async_wait_all();  // only empty groups remain; drain them before the stages are reused
         __syncthreads();
 
-        // Epilogue straight from the accumulators: each element is read (residual) and written by one
-        // thread, so a residual that is C itself is fine.
-        uint16_t* C = p.c + z * p.stride_c;
-        const uint16_t* R = p.residual ? p.residual + z * p.stride_res : nullptr;
+        // Epilogue through shared memory, so that C is written in whole 16-byte row pieces: the warps park
+        // their raw accumulators in an f32 tile [BM][BN + 8] over the idle stages, then each thread takes
+        // 8-column pieces of it: + bias, activation, + residual, one rounding, store. Every element of C is
+        // read (residual) and written by one thread, so a residual that is C itself is fine.
+        float* cs = reinterpret_cast<float*>(smem);
         HGC_UNROLL
         for (int i = 0; i < MI; i++) {
           HGC_UNROLL
           for (int j = 0; j < NI; j++) {
-            const int64_t col = n0 + warp_n * WN + j * 8 + 2 * t;
-            if (col >= p.n) continue;
-            const bool two = col + 1 < p.n;
-            float b0 = 0.0f, b1 = 0.0f;
-            if (p.bias) {
-              b0 = half_to_float<kBf16>(p.bias[col]);
-              if (two) b1 = half_to_float<kBf16>(p.bias[col + 1]);
-            }
             HGC_UNROLL
             for (int h = 0; h < 2; h++) {
-              const int64_t row = m0 + warp_m * WM + i * 16 + g + 8 * h;
-              if (row >= p.m) continue;
-              const int64_t off = row * p.ldc + col;
-              float v0 = gemm_activation(acc[i][j][2 * h] + b0, p.act);
-              float v1 = gemm_activation(acc[i][j][2 * h + 1] + b1, p.act);
-              if (two && p.pair_io) {
-                if (R) {
-                  const uint32_t rr = *reinterpret_cast<const uint32_t*>(R + off);
-                  v0 += half_to_float<kBf16>(uint16_t(rr & 0xffffu));
-                  v1 += half_to_float<kBf16>(uint16_t(rr >> 16));
-                }
-                *reinterpret_cast<uint32_t*>(C + off) =
-                    uint32_t(float_to_half<kBf16>(v0)) | (uint32_t(float_to_half<kBf16>(v1)) << 16);
-              } else {
-                if (R) v0 += half_to_float<kBf16>(R[off]);
-                C[off] = float_to_half<kBf16>(v0);
-                if (two) {
-                  if (R) v1 += half_to_float<kBf16>(R[off + 1]);
-                  C[off + 1] = float_to_half<kBf16>(v1);
-                }
-              }
+              const int r = warp_m * WM + i * 16 + g + 8 * h, c = warp_n * WN + j * 8 + 2 * t;
+              *reinterpret_cast<float2*>(cs + r * SC + c) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
             }
           }
         }
+        __syncthreads();
+        uint16_t* C = p.c + z * p.stride_c;
+        const uint16_t* R = p.residual ? p.residual + z * p.stride_res : nullptr;
+        for (int ch = tid; ch < BM * (BN / 8); ch += THREADS) {
+          const int r = ch / (BN / 8), c = (ch % (BN / 8)) * 8;
+          const int64_t row = m0 + r, col = n0 + c;
+          if (row >= p.m || col >= p.n) continue;
+          const float4 lo = *reinterpret_cast<const float4*>(cs + r * SC + c);
+          const float4 hi = *reinterpret_cast<const float4*>(cs + r * SC + c + 4);
+          float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+          const int64_t off = row * p.ldc + col;
+          if (p.vec_io && col + 8 <= p.n) {
+            uint16_t e[8];
+            if (p.bias) {
+              unpack8(e, p.bias + col);
+              HGC_UNROLL
+              for (int q = 0; q < 8; q++) v[q] += half_to_float<kBf16>(e[q]);
+            }
+            HGC_UNROLL
+            for (int q = 0; q < 8; q++) v[q] = gemm_activation(v[q], p.act);
+            if (R) {
+              unpack8(e, R + off);
+              HGC_UNROLL
+              for (int q = 0; q < 8; q++) v[q] += half_to_float<kBf16>(e[q]);
+            }
+            HGC_UNROLL
+            for (int q = 0; q < 8; q++) e[q] = float_to_half<kBf16>(v[q]);
+            pack8(C + off, e);
+          } else {
+            const int count = p.n - col < 8 ? int(p.n - col) : 8;
+            HGC_UNROLL
+            for (int q = 0; q < 8; q++) {
+              if (q >= count) break;
+              float x = v[q];
+              if (p.bias) x += half_to_float<kBf16>(p.bias[col + q]);
+              x = gemm_activation(x, p.act);
+              if (R) x += half_to_float<kBf16>(R[off + q]);
+              C[off + q] = float_to_half<kBf16>(x);
+            }
+          }
+        }
+        __syncthreads();  // the next tile's copies overwrite the staged C tile
       }
     }
   }
@@ -345,8 +386,8 @@ void gemm_half(const GemmHalfArgs& g) {
   p.act = int(g.act);
   p.async_a = g.k > 0 && tc_async_ok(g.a, g.lda, g.stride_a);
   p.async_b = g.k > 0 && tc_async_ok(g.b, g.ldb, g.stride_b);
-  p.pair_io = aligned(g.c, 4) && g.ldc % 2 == 0 && g.stride_c % 2 == 0 &&
-              (!g.residual || (aligned(g.residual, 4) && g.stride_residual % 2 == 0));
+  p.vec_io = aligned(g.c, 16) && g.ldc % 8 == 0 && g.stride_c % 8 == 0 && (!g.bias || aligned(g.bias, 16)) &&
+             (!g.residual || (aligned(g.residual, 16) && g.stride_residual % 8 == 0));
   if (g.dtype == DType::BF16)
     dispatch_tile<true>(p, g.trans_a, g.trans_b);
   else
