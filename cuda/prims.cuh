@@ -5,8 +5,9 @@
 //   - nvcc (sm_80+): intrinsics / inline PTX, under `#if defined(__CUDA_ARCH__)`;
 //   - the cuda-sim build (g++, HGC_SIM): collective emulations in cuda/sim/ that rendezvous the lanes of one
 //     warp, check that the mask equals the lanes that arrive, and apply the layouts documented here.
-// The layouts below are the contract between the two builds; tests/cuda-sim-prims check the simulator side
-// against a plain matrix product, and `npm run test:gpu` checks the device side against the same bodies.
+// The layouts below are the contract between the two builds (checked against the PTX ISA's fragment tables);
+// test/cuda-sim-prims.test.ts checks the simulator side against them, and the kernels built on these
+// primitives check the device side when their tests run on a GPU (`npm run test:gpu`).
 //
 // Notation: lane = linear thread index % 32; g = lane / 4 ("groupID"); t = lane % 4 ("thread in group").
 // A packed b32 register holds two 16-bit values: the low half has the lower column (or k) index.

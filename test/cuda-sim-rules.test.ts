@@ -37,6 +37,15 @@ t.test('rule-breaking kernels are typed CUDA errors naming the kernel, and the s
   t.throws(() => run('no_such_test'), { name: 'HgcError', code: 'ARG' });
 });
 
+t.test('failed blocks return their fibers: repeated errors do not grow the process', async (t) => {
+  const attempt = () => { try { run('bad_warp_vs_barrier'); } catch { /* expected */ } };
+  for (let i = 0; i < 50; i++) attempt();
+  const before = process.memoryUsage().rss;
+  for (let i = 0; i < 500; i++) attempt();  // 32 fibers each: leaked stacks would add > 100 MB
+  const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+  t.ok(grown < 24, `RSS grew ${grown.toFixed(1)} MB over 500 failed launches`);
+});
+
 t.test('shared memory limits: 48 KB by default, up to 227 KB when the launch opts in', async (t) => {
   // A raw simulator launch that does not opt in (launch.cuh always does for > 48 KB).
   t.throws(() => run('dyn_smem', undefined, [60000, 0]), cudaError('dyn_smem_raw', /60000 bytes of dynamic shared memory exceed the limit of 49152 bytes \(opt in/));
@@ -114,4 +123,15 @@ t.test('blocks in parallel: atomics stay exact', async (t) => {
     native.simConfigure({ threads: before.threads });
   }
   t.throws(() => native.simConfigure({ threads: 0 }), { name: 'HgcError', code: 'ARG' });
+});
+
+t.test('the runtime subset: a fake sm_80-like device, synchronous streams and events, sticky errors', async (t) => {
+  const r = Array.from(run('runtime'));
+  t.same(r.slice(0, 11), [0, 1, 0, 0, 0, 80, 49152, 232448, 32, 0, 232448], 'device count, device, properties, attribute');
+  t.same(r.slice(11, 19), [0, 0, 0, 0, 0, 0, 0, 0], 'streams, events and async copies succeed');
+  t.equal(r[19], 0, 'elapsed time: launches are synchronous');
+  t.equal(r[20], 0, 'destroyed');
+  t.same(r.slice(21, 29), [1, 2, 3, 4, 0, 0, 0, 0], 'memset then a partial copy, read back');
+  t.same(r.slice(29, 33), [1, 1, 1, 0], 'cudaErrorInvalidValue (1): returned, peeked, read once, then cleared');
+  t.same(r.slice(33), [1, 1, 101], 'error names and strings; cudaSetDevice(1) is cudaErrorInvalidDevice');
 });

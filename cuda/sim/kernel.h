@@ -61,6 +61,8 @@ inline float rsqrtf(float x) { return 1.0f / ::sqrtf(x); }
 template <typename T>
 inline T __ldg(const T* p) { return *p; }
 
+constexpr int warpSize = 32;  // a constant, not a macro: cudaDeviceProp::warpSize must still parse
+
 }  // namespace hgc::sim
 
 using hgc::sim::__fdividef;
@@ -68,6 +70,7 @@ using hgc::sim::__ldg;
 using hgc::sim::atomicAdd;
 using hgc::sim::atomicMax;
 using hgc::sim::rsqrtf;
+using hgc::sim::warpSize;
 
 // glibc declares (but does not export) __expf/__logf, so these are macros rather than functions.
 #define __expf ::hgc::sim::fast_expf
@@ -78,7 +81,6 @@ using hgc::sim::rsqrtf;
 #define blockIdx (::hgc::sim::current.block_idx)
 #define blockDim (::hgc::sim::current.block_dim)
 #define gridDim (::hgc::sim::current.grid_dim)
-#define warpSize 32
 
 #define __syncthreads() ::hgc::sim::syncthreads(__FILE__, __LINE__)
 #define __threadfence() ::hgc::sim::threadfence()

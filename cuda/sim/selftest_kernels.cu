@@ -417,6 +417,51 @@ std::vector<float> run_selftest(const std::string& name, const std::vector<float
     launch("big_static_smem", big_static_smem_kernel, dim3(1), dim3(128), 0, nullptr, out);
     return fetch(out, 128);
   }
+  if (name == "runtime") {
+    // The runtime subset: device properties, streams and events, async copies, attributes and error state.
+    std::vector<float> r;
+    int count = 0, dev = -1, attr = 0;
+    cudaDeviceProp prop;
+    r.push_back(float(cudaGetDeviceCount(&count)));
+    r.push_back(float(count));
+    r.push_back(float(cudaGetDevice(&dev)));
+    r.push_back(float(dev));
+    r.push_back(float(cudaGetDeviceProperties(&prop, 0)));
+    r.push_back(float(prop.major * 10 + prop.minor));
+    r.push_back(float(prop.sharedMemPerBlock));
+    r.push_back(float(prop.sharedMemPerBlockOptin));
+    r.push_back(float(prop.warpSize));
+    r.push_back(float(cudaDeviceGetAttribute(&attr, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0)));
+    r.push_back(float(attr));
+    cudaStream_t stream = nullptr;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    float ms = -1;
+    r.push_back(float(cudaStreamCreate(&stream)));
+    r.push_back(float(cudaEventCreate(&start)) + float(cudaEventCreate(&stop)));
+    r.push_back(float(cudaEventRecord(start, stream)));
+    float* d = buf.alloc<float>(8);
+    const float host[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    float back[8] = {};
+    r.push_back(float(cudaMemsetAsync(d, 0, 8 * sizeof(float), stream)));
+    r.push_back(float(cudaMemcpyAsync(d, host, 4 * sizeof(float), cudaMemcpyHostToDevice, stream)));
+    r.push_back(float(cudaMemcpyAsync(back, d, 8 * sizeof(float), cudaMemcpyDeviceToHost, stream)));
+    r.push_back(float(cudaEventRecord(stop, stream)) + float(cudaEventSynchronize(stop)) + float(cudaStreamSynchronize(stream)) +
+                float(cudaDeviceSynchronize()));
+    r.push_back(float(cudaEventElapsedTime(&ms, start, stop)));
+    r.push_back(ms);
+    r.push_back(float(cudaEventDestroy(start)) + float(cudaEventDestroy(stop)) + float(cudaStreamDestroy(stream)));
+    for (float v : back) r.push_back(v);
+    // A rejected attribute sets the error state until cudaGetLastError reads it.
+    r.push_back(float(cudaFuncSetAttribute(dyn_smem_fill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 300000)));
+    r.push_back(float(cudaPeekAtLastError()));
+    r.push_back(float(cudaGetLastError()));
+    r.push_back(float(cudaGetLastError()));
+    r.push_back(std::strcmp(cudaGetErrorName(cudaErrorInvalidValue), "cudaErrorInvalidValue") == 0 ? 1.0f : 0.0f);
+    r.push_back(std::strcmp(cudaGetErrorString(cudaErrorMemoryAllocation), "out of memory") == 0 ? 1.0f : 0.0f);
+    r.push_back(float(cudaSetDevice(1)));
+    cudaGetLastError();
+    return r;
+  }
   // Rule breakers: each throws from the launch.
   float* out = buf.alloc<float>(64);
   float* src = buf.alloc<float>(64);
