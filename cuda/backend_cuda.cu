@@ -9,6 +9,7 @@
 
 #include "hgc/backend.h"
 #include "elementwise.cuh"
+#include "gemm.cuh"
 #include "launch.cuh"
 #include "norm.cuh"
 #include "reduce.cuh"
@@ -85,6 +86,8 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->launch.upsample2x = cuda::upsample2x;
   b->launch.timestep_embedding = cuda::timestep_embedding;
   b->launch.reduce = cuda::reduce;
+  b->launch.gemm = cuda::gemm;
+  b->launch.gemm_half = cuda::gemm_half;
   return b;
 }
 

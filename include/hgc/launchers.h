@@ -14,6 +14,9 @@ struct Launchers {
   void (*strided_copy)(const StridedCopyArgs&) = nullptr;
 
   void (*gemm)(const GemmArgs&) = nullptr;
+  // f16/bf16 storage with f32 accumulation (tensor cores). Optional: without it, matmul converts
+  // half-precision operands to f32 and calls `gemm`.
+  void (*gemm_half)(const GemmHalfArgs&) = nullptr;
   void (*conv2d)(const Conv2dArgs&) = nullptr;
   void (*attention)(const AttentionArgs&) = nullptr;
   void (*group_norm)(const GroupNormArgs&) = nullptr;

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "hgc/dtype.h"
+
 namespace hgc {
 
 constexpr int kMaxDims = 8;
@@ -13,20 +15,31 @@ enum class Activation : int { None = 0, GeluErf = 1, GeluTanh = 2, Silu = 3, Qui
 // C[b] = act(op(A[b]) · op(B[b]) + bias) + residual[b], for b in [0, batch).
 // op(A) is M×K: A[m*lda + k], or A[k*lda + m] when trans_a. op(B) is K×N: B[k*ldb + n], or B[n*ldb + k]
 // when trans_b. C[m*ldc + n]. bias has N entries (nullable); residual uses C's layout (nullable, may alias C).
-struct GemmArgs {
+// A stride of 0 shares that operand across the batch. T is the element type of every pointer: float for
+// the f32 launcher `gemm`; void for `gemm_half`, whose GemmHalfArgs names the storage type.
+template <typename T>
+struct GemmArgsOf {
   int64_t batch = 1, m = 0, n = 0, k = 0;
-  const float* a = nullptr;
+  const T* a = nullptr;
   int64_t lda = 0, stride_a = 0;
   bool trans_a = false;
-  const float* b = nullptr;
+  const T* b = nullptr;
   int64_t ldb = 0, stride_b = 0;
   bool trans_b = false;
-  float* c = nullptr;
+  T* c = nullptr;
   int64_t ldc = 0, stride_c = 0;
-  const float* bias = nullptr;
-  const float* residual = nullptr;
+  const T* bias = nullptr;
+  const T* residual = nullptr;
   int64_t stride_residual = 0;
   Activation act = Activation::None;
+};
+using GemmArgs = GemmArgsOf<float>;
+
+// The same product with a, b, bias, residual and c all stored as f16 or bf16 (`dtype`); the launcher
+// accumulates and applies the epilogue in f32 and rounds once when storing C, so the result matches
+// converting to f32, running `gemm` and converting back (up to summation order).
+struct GemmHalfArgs : GemmArgsOf<void> {
+  DType dtype = DType::F16;
 };
 
 // y = conv(x, w) + bias + residual, NCHW. x [n, cin, h, w], w [cout, cin, kh, kw], y [n, cout, oh, ow],

@@ -37,31 +37,51 @@ Tensor op_matmul(const Tensor& a, const Tensor& b, const MatmulOptions& o) {
           " should equal the output shape ", shape_str(out_shape));
   auto gemm = require_launcher(be.launch.gemm, "matmul", be);
 
+  // Sizes, leading dims and batch strides (0 = an operand shared by the whole batch) of either launcher.
+  auto describe = [&](auto& g) {
+    g.batch = shape_numel(batch);
+    g.m = m;
+    g.n = n;
+    g.k = ka;
+    g.lda = a.shape[na - 1];
+    g.stride_a = batch_a.empty() ? 0 : m * ka;
+    g.trans_a = o.trans_a;
+    g.ldb = b.shape[nb - 1];
+    g.stride_b = batch_b.empty() ? 0 : kb * n;
+    g.trans_b = o.trans_b;
+    g.ldc = n;
+    g.stride_c = m * n;
+    g.stride_residual = m * n;
+    g.act = o.act;
+  };
+
+  // Half-precision operands go straight to a backend's tensor-core launcher when it has one.
+  if (dt != DType::F32 && be.launch.gemm_half) {
+    Tensor out = empty_tensor(be, out_shape, dt);
+    GemmHalfArgs g;
+    describe(g);
+    g.dtype = dt;
+    g.a = a.raw();
+    g.b = b.raw();
+    g.c = out.raw();
+    g.bias = o.bias ? o.bias->raw() : nullptr;
+    g.residual = o.residual ? o.residual->raw() : nullptr;
+    if (out.numel() > 0) be.launch.gemm_half(g);
+    return out;
+  }
+
   Tensor af = to_f32(a), bf = to_f32(b);
   std::optional<Tensor> biasf, resf;
   if (o.bias) biasf = to_f32(*o.bias);
   if (o.residual) resf = to_f32(*o.residual);
   Tensor out = empty_tensor(be, out_shape, DType::F32);
   GemmArgs g;
-  g.batch = shape_numel(batch);
-  g.m = m;
-  g.n = n;
-  g.k = ka;
+  describe(g);
   g.a = af.f32();
-  g.lda = a.shape[na - 1];
-  g.stride_a = batch_a.empty() ? 0 : m * ka;
-  g.trans_a = o.trans_a;
   g.b = bf.f32();
-  g.ldb = b.shape[nb - 1];
-  g.stride_b = batch_b.empty() ? 0 : kb * n;
-  g.trans_b = o.trans_b;
   g.c = out.f32();
-  g.ldc = n;
-  g.stride_c = m * n;
   g.bias = biasf ? biasf->f32() : nullptr;
   g.residual = resf ? resf->f32() : nullptr;
-  g.stride_residual = m * n;
-  g.act = o.act;
   if (out.numel() > 0) gemm(g);
   return from_f32(out, dt);
 }
