@@ -113,12 +113,13 @@ t.test('help, version, devices', async (t) => {
   t.equal(r.stdout.trim(), JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version);
   r = hgc(['devices']);
   t.equal(r.code, 0);
-  t.match(r.stdout, /^cpu {3}available \(\d+ threads/);
-  t.match(r.stdout, /\nmeta {2}available/);
+  t.match(r.stdout, /^cpu {6}available \(\d+ threads/);
+  t.match(r.stdout, /\nmeta {5}available/);
+  t.match(r.stdout, /\ncuda-sim available\n/);
   const list = JSON.parse(hgc(['devices', '--json']).stdout) as { name: string; available: boolean; reason?: string; threads?: number }[];
   const cuda = list.find((d) => d.name === 'cuda');  // absent from CPU-only builds (node-gyp)
-  if (cuda) t.match(r.stdout, cuda.available ? /\ncuda  available\n/ : `\ncuda  unavailable: ${cuda.reason}\n`);
-  t.same(list.map((d) => d.name), ['cpu', ...(cuda ? ['cuda'] : []), 'meta']);
+  if (cuda) t.match(r.stdout, cuda.available ? /\ncuda {5}available\n/ : `\ncuda     unavailable: ${cuda.reason}\n`);
+  t.same(list.map((d) => d.name), ['cpu', ...(cuda ? ['cuda'] : []), 'cuda-sim', 'meta']);
   t.ok(list.find((d) => d.name === 'cpu')!.available && list.find((d) => d.name === 'cpu')!.threads! >= 1);
 });
 

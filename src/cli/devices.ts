@@ -8,13 +8,14 @@ export const DEVICES_OPTIONS: OptionTable = { json: { type: 'boolean' }, help: {
 /** `hgc devices --help`. */
 export const DEVICES_USAGE = `Usage: hgc devices [--json]
 
-The devices compiled into this build (cpu, cuda) and the meta device (shapes only, for counting MACs), whether
+The devices compiled into this build (cpu, cuda, cuda-sim) and the meta device (shapes only, for counting MACs), whether
 each is available, and why not.
 `;
 
 const ROLE: Record<string, string> = {
   cpu: 'hand-written AVX2/FMA kernels',
   cuda: 'hand-written CUDA kernels',
+  'cuda-sim': 'the CUDA sources compiled for the CPU simulator (slow; for testing and debugging kernels)',
   meta: 'shapes only: traces models at full size with no data (MAC counting)',
 };
 
@@ -33,7 +34,7 @@ export function devicesMain(argv: readonly string[]): number {
   for (const d of list) {
     const status = d.available ? 'available' : `unavailable: ${d.reason ?? 'unknown reason'}`;
     const extra = 'threads' in d ? ` (${d.threads} threads; HGC_NUM_THREADS sets it)` : '';
-    process.stdout.write(`${d.name.padEnd(5)} ${status}${extra}\n      ${ROLE[d.name] ?? ''}\n`);
+    process.stdout.write(`${d.name.padEnd(8)} ${status}${extra}\n         ${ROLE[d.name] ?? ''}\n`);
   }
   return 0;
 }
