@@ -19,6 +19,10 @@ function ownsAttention(p: StepPlan): boolean {
   return p.crossAttention !== 'compute' || p.crossAttentionLayer !== undefined;
 }
 
+/**
+ * Combines policies into one with the precedence above (CFG gate, then block level, then attention level);
+ * `memoryBytes` is the sum of theirs and `name` joins theirs with ' + '. HgcError('ARG') when called with no policy.
+ */
 export function compose(...policies: CachePolicy[]): CachePolicy {
   if (policies.length === 0) throw new HgcError('ARG', 'compose: needs at least one policy');
   let blockOwner: CachePolicy | undefined;
