@@ -103,8 +103,9 @@ export interface GenerationInfo {
   totalSteps: number;
   /** Whether the generation uses classifier-free guidance (guidance ≠ 1). */
   cfg: boolean;
-  /** Latent height and width. */
+  /** Latent height (image height / 8). */
   latentHeight: number;
+  /** Latent width (image width / 8). */
   latentWidth: number;
   /** Number of skip branches of the UNet (valid branch indices are 0..branches−1). */
   branches: number;
