@@ -31,7 +31,7 @@ export interface UNetConfig {
   heads: number[];
   /** Groups of every GroupNorm (`norm_num_groups`, default 32). */
   normNumGroups: number;
-  /** ε of the resnet and transformer GroupNorms (`norm_eps`, default 1e-5). */
+  /** ε of the resnet GroupNorms and conv_norm_out (`norm_eps`, default 1e-5); the transformers' GroupNorm uses 1e-6. */
   normEps: number;
   /** Whether the sinusoidal timestep embedding puts cos before sin (`flip_sin_to_cos`, default true). */
   flipSinToCos: boolean;

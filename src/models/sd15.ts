@@ -21,7 +21,7 @@ export const SD15_UNET_CONFIG = {
   attention_head_dim: 8,
   /** GroupNorm groups. */
   norm_num_groups: 32,
-  /** GroupNorm ε of the resnets. */
+  /** GroupNorm ε of the resnets and conv_norm_out (the transformers' GroupNorm uses 1e-6). */
   norm_eps: 1e-5,
   /** Timestep embedding puts cos before sin. */
   flip_sin_to_cos: true,

@@ -36,7 +36,7 @@ export interface StepInfo {
   step: number;
   /** Total number of steps. */
   steps: number;
-  /** The scheduler's timestep of this step (e.g. 999 … 0 for 1000 training steps). */
+  /** The scheduler's timestep of this step (a training timestep: in [0, 1000) for SD1.5). */
   timestep: number;
   /** The latents after this step (owned by the pipeline: copy them to keep them). */
   latents: Tensor;

@@ -13,7 +13,7 @@ import { type DenoiseOptions, denoise } from './denoise.js';
 
 /** A text encoder: either one that maps a prompt to [1, tokens, C] itself, or CLIP's tokenizer + model. */
 export type TextEncoder = {
-  /** The prompt's embedding [1, tokens, C] (owned by the caller); '' gives the unconditional embedding. */
+  /** The prompt's embedding [1, tokens, C] (owned by the caller); also called with the negative prompt ('' by default). */
   encode(prompt: string): Tensor;
 } | {
   /** Turns the prompt into 77 token ids. */
