@@ -69,11 +69,15 @@ export interface CachePoolStats {
   budget: number;
   /** Bytes held: entries plus freed buffers kept for reuse. */
   bytesHeld: number;
+  /** Bytes of the live entries alone. */
   bytesInEntries: number;
+  /** Highest bytesHeld since the store was created. */
   peakBytesHeld: number;
+  /** Number of live entries. */
   entries: number;
-  /** get() calls that found / did not find their key. */
+  /** get() calls that found their key. */
   hits: number;
+  /** get() calls that did not find their key. */
   misses: number;
   /** Entries dropped to make room. */
   evictions: number;

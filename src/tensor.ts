@@ -38,11 +38,19 @@ export function checkDevice(device: unknown): Device {
   return device as Device;
 }
 
+/**
+ * An n-dimensional array: a shape, a dtype (f32, f16, bf16) and contiguous row-major storage on a device (none on
+ * `meta`). Ops return new tensors; free storage with {@link Tensor.dispose} or a `tidy()` scope (the garbage
+ * collector is only a safety net). Create tensors with `tensor`, `zeros`, `randn` and friends.
+ */
 export class Tensor {
   /** Marks tensors for duck-typed checks across package copies. */
   readonly isTensor = true;
+  /** The dimensions, outermost first (frozen; [] for a scalar). */
   readonly shape: readonly number[];
+  /** Element type of the storage; ops compute in f32 and return this dtype. */
   readonly dtype: DType;
+  /** Where the storage lives ('meta': nowhere, shape and dtype only). */
   readonly device: Device;
   #handle: NativeHandle | null;
   #disposed = false;
@@ -146,6 +154,9 @@ export class Tensor {
     this.#handle = null;
   }
 
+  /**
+   * A short description such as `Tensor([2, 3], f32, cpu)` (`, disposed` appended once disposed); never reads the data.
+   */
   toString(): string {
     return `Tensor(${shapeStr(this.shape)}, ${this.dtype}, ${this.device}${this.#disposed ? ', disposed' : ''})`;
   }

@@ -12,12 +12,23 @@ import type { CrossAttentionMode, StepPlan } from './policy.js';
 import type { CacheStore } from './store.js';
 import { meanOfHalves } from './batch.js';
 
+/**
+ * The cross-attention controller a cached generation installs: serves every cross-attention layer of the UNet and the
+ * ControlNet according to the current step's plan, keeping what it captures in the {@link CacheStore}.
+ */
 export class AttentionCache implements CrossAttentionController {
+  /** The plan of the step being run (set before each step); undefined computes every layer normally. */
   plan: StepPlan | undefined;
   /** Keys the current step wanted but did not find. */
   misses: string[] = [];
+  /** @param store - Where text K/V, captured outputs, fused outputs and maps are kept. */
   constructor(private readonly store: CacheStore) {}
 
+  /**
+   * Runs one cross-attention layer in the mode the plan gives it (per-layer override first): compute, capture,
+   * replay or fused. A replay or fused request with nothing usable in the store is recorded in `misses` and computed
+   * (with capture) instead.
+   */
   crossAttention(m: Attention, x: Tensor, context: Tensor, residual: Tensor): Tensor {
     const plan = this.plan;
     const mode: CrossAttentionMode = plan ? plan.crossAttentionLayer?.(m.path) ?? plan.crossAttention : 'compute';

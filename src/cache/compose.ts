@@ -3,7 +3,7 @@
  * 1. CFG gate: the step runs with CFG only if every policy keeps it.
  * 2. Block level: the first policy (in argument order) that asks for anything other than a plain full step —
  *    a shallow/auto/decoder step, storing a branch, the encoder or residuals, or reusing ControlNet residuals —
- *    decides block, storeBranch, storeEncoder, storeResiduals and controlnet.
+ *    decides block, storeBranch, storeEncoder, storeResiduals, controlnet and reuse.
  * 3. Attention level: the first policy whose cross-attention plan is not plain 'compute' decides it.
  * begin/observe reach every policy; decide is asked of the block-level owner.
  * Example: compose(deepCache({ interval: 3 }), tgate({ gateStep: 10 })) is DeepCache + T-GATE.
@@ -19,6 +19,10 @@ function ownsAttention(p: StepPlan): boolean {
   return p.crossAttention !== 'compute' || p.crossAttentionLayer !== undefined;
 }
 
+/**
+ * Combines policies into one with the precedence above (CFG gate, then block level, then attention level);
+ * `memoryBytes` is the sum of theirs and `name` joins theirs with ' + '. HgcError('ARG') when called with no policy.
+ */
 export function compose(...policies: CachePolicy[]): CachePolicy {
   if (policies.length === 0) throw new HgcError('ARG', 'compose: needs at least one policy');
   let blockOwner: CachePolicy | undefined;
@@ -41,6 +45,7 @@ export function compose(...policies: CachePolicy[]): CachePolicy {
         storeEncoder: block.storeEncoder,
         storeResiduals: block.storeResiduals,
         controlnet: block.controlnet,
+        reuse: block.reuse,
         crossAttention: attn.crossAttention,
         crossAttentionLayer: attn.crossAttentionLayer,
         replayMaps: attn.replayMaps,

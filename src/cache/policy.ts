@@ -11,6 +11,7 @@ export interface StepContext {
   index: number;
   /** The scheduler's timestep for this step. */
   timestep: number;
+  /** Number of denoising steps in the generation. */
   totalSteps: number;
   /** Whether the generation uses classifier-free guidance at all (guidance ≠ 1). */
   cfg: boolean;
@@ -32,18 +33,35 @@ export type CrossAttentionMode =
 /** How the UNet (G) runs in a step. */
 export type BlockPlan =
   /** The whole network. */
-  | { kind: 'full' }
+  | {
+    /** Run G whole. */
+    kind: 'full';
+  }
   /** Only the shallow part S_b; h_b and the residuals S_b consumes come from the last full step. */
-  | { kind: 'shallow'; branch: number }
+  | {
+    /** Run only S_b. */
+    kind: 'shallow';
+    /** The skip branch b (0 … branches − 1) whose cached h_b is reused. */
+    branch: number;
+  }
   /** Decide after the probe at branch b: the policy's decide() gets the drift. */
-  | { kind: 'auto'; branch: number }
+  | {
+    /** Probe first, then let {@link CachePolicy.decide} choose full or shallow. */
+    kind: 'auto';
+    /** The skip branch b where the probe is measured and h_b would be reused. */
+    branch: number;
+  }
   /** Faster-Diffusion: the encoder outputs (skips with residuals, mid) come from the last key step. */
-  | { kind: 'decoder' };
+  | {
+    /** Run the decoder half only, on the stored encoder outputs. */
+    kind: 'decoder';
+  };
 
 /** The plan of one step. */
 export interface StepPlan {
   /** Run with CFG (batch 2, guidance); false: batch 1 with fused cross-attention (after a gate). */
   cfg: boolean;
+  /** How the UNet runs: whole, shallow part only, decided after the probe, or decoder only. */
   block: BlockPlan;
   /** On full runs, keep h_b and the residuals of skips 0..b for this branch (the probe is measured there too). */
   storeBranch?: number;
@@ -81,10 +99,13 @@ export interface StepObservation {
 
 /** Information at the start of a generation. */
 export interface GenerationInfo {
+  /** Number of denoising steps. */
   totalSteps: number;
+  /** Whether the generation uses classifier-free guidance (guidance ≠ 1). */
   cfg: boolean;
-  /** Latent height and width. */
+  /** Latent height (image height / 8). */
   latentHeight: number;
+  /** Latent width (image width / 8). */
   latentWidth: number;
   /** Number of skip branches of the UNet (valid branch indices are 0..branches−1). */
   branches: number;
@@ -95,12 +116,15 @@ export interface GenerationInfo {
  * (docs/cache-policies.md has a worked example).
  */
 export interface CachePolicy {
+  /** Short name shown in reports and charts (e.g. 'hgc', 'deepCache'). */
   readonly name: string;
   /** Called once per generation, before step 0. Reset per-generation state here. */
   begin?(info: GenerationInfo): void;
+  /** The plan for step `ctx.index`; called once per step, in order. Start from {@link fullPlan} to cache nothing. */
   plan(ctx: StepContext): StepPlan;
   /** For `{ kind: 'auto' }` plans: whether the step must run fully, given the probe drift. */
   decide?(ctx: StepContext, drift: number): boolean;
+  /** Called after each step with what it measured (probe drift, misses), for adaptive policies. */
   observe?(ctx: StepContext, obs: StepObservation): void;
   /**
    * Upper bound, in bytes, of what the policy keeps in the cache for one generation at the given latent size,

@@ -23,6 +23,10 @@ interface MetaEntry extends EntryInfo {
   lastUse: number;
 }
 
+/**
+ * A keyed store of tensors under a byte budget, backed by the native cache buffer pool (LRU eviction of unpinned
+ * entries; meta tensors are tracked by shape with the same accounting). What policies reuse across steps lives here.
+ */
 export class CacheStore {
   #pool: NativeCachePool;
   #budget: number;
@@ -78,10 +82,15 @@ export class CacheStore {
     return Tensor.fromHandle(h, info.shape, info.dtype, info.device);
   }
 
+  /** Whether an entry is stored under `key` (does not count as a hit or a miss). */
   has(key: string): boolean {
     return this.#meta.has(key) || this.#pool.has(key);
   }
 
+  /**
+   * Drops the entry under `key` (its buffer may be kept for reuse by a later put of the same size); false when there
+   * was none.
+   */
   release(key: string): boolean {
     this.#info.delete(key);
     return this.#meta.delete(key) || this.#pool.release(key);
@@ -94,12 +103,17 @@ export class CacheStore {
     this.#pool.clear();
   }
 
+  /**
+   * Changes the byte budget; what is held beyond it is dropped (free buffers first, then least recently used unpinned
+   * entries) when the next put needs room.
+   */
   setBudget(bytes: number): void {
     check(Number.isFinite(bytes) && bytes >= 0, 'ARG', () => `CacheStore: budget must be a byte count >= 0, got ${bytes}`);
     this.#budget = bytes;
     this.#pool.setBudget(Math.min(bytes, 9e15));
   }
 
+  /** Byte accounting and hit/miss/eviction counters, native and meta entries together. */
   stats(): CachePoolStats {
     const s = this.#pool.stats();
     const metaBytes = this.#metaBytes();
@@ -116,6 +130,7 @@ export class CacheStore {
     };
   }
 
+  /** The keys of every live entry (meta entries first). */
   keys(): string[] {
     return [...this.#meta.keys(), ...this.#pool.keys()];
   }

@@ -34,10 +34,12 @@ export class MiouAccumulator {
   readonly #union: number[];
   #pixels = 0;
   #correct = 0;
+  /** @param classes - Number of classes; masks hold class indices 0 … classes − 1 (default 6, the toy model's). */
   constructor(readonly classes = 6) {
     this.#inter = new Array<number>(classes).fill(0);
     this.#union = new Array<number>(classes).fill(0);
   }
+  /** Adds one image: `pred` and `truth` are class-index masks of the same length (one byte per pixel). */
   add(pred: Uint8Array, truth: Uint8Array): void {
     for (let i = 0; i < pred.length; i++) {
       const p = pred[i]!, g = truth[i]!;
@@ -63,6 +65,7 @@ export class MiouAccumulator {
     }
     return n ? s / n : NaN;
   }
+  /** Share of all pixels added so far whose predicted class is right (NaN before any pixel). */
   pixelAccuracy(): number {
     return this.#correct / this.#pixels;
   }

@@ -32,8 +32,11 @@ export interface RgbImage {
 
 /** One byte per pixel (e.g. a class index), row-major. */
 export interface MaskImage {
+  /** width·height bytes, row by row from the top. */
   data: Uint8Array;
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
 }
 

@@ -14,6 +14,14 @@ import type { Tensor } from '../tensor.js';
  * capture/replay, output reuse, fused outputs after the CFG gate). Self-attention is never routed here.
  */
 export interface CrossAttentionController {
+  /**
+   * Computes one cross-attention layer in place of {@link Attention.forward}.
+   * @param module - The layer (its projections, heads and `path`).
+   * @param x - Normed hidden states [B, N, C].
+   * @param context - Text embeddings [B, M, Cctx].
+   * @param residual - Added to the output (the block's input before the norm).
+   * @returns to_out(attention) + residual, [B, N, C].
+   */
   crossAttention(module: Attention, x: Tensor, context: Tensor, residual: Tensor): Tensor;
 }
 
@@ -30,13 +38,26 @@ export function withCrossAttentionController<T>(controller: CrossAttentionContro
   }
 }
 
+/**
+ * diffusers' Attention as the SD1.5 UNet uses it: bias-free q/k/v projections, multi-head attention, biased `to_out.0`;
+ * cross-attention when given a context.
+ */
 export class Attention extends Module {
   /** Module path in the model ('unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2'), set by the model. */
   path = '';
+  /** Query projection, queryDim → queryDim, no bias. */
   readonly to_q: Linear;
+  /** Key projection, contextDim → queryDim, no bias. */
   readonly to_k: Linear;
+  /** Value projection, contextDim → queryDim, no bias. */
   readonly to_v: Linear;
+  /** Output projection (`to_out.0`), queryDim → queryDim, with bias. */
   readonly to_out: Linear;
+  /**
+   * @param queryDim - Width C of the hidden states (and of q, k, v).
+   * @param contextDim - Width of the context (queryDim for self-attention, 768 for SD1.5 cross-attention).
+   * @param heads - Number of heads (must divide queryDim).
+   */
   constructor(readonly queryDim: number, contextDim: number, readonly heads: number) {
     super();
     this.to_q = this.child('to_q', new Linear(queryDim, queryDim, false));
@@ -61,7 +82,12 @@ export class Attention extends Module {
   }
 
   /** k and v projections of a context [B, M, Cctx] (exact across steps: they depend only on the text). */
-  keysValues(context: Tensor): { k: Tensor; v: Tensor } {
+  keysValues(context: Tensor): {
+    /** to_k(context), [B, M, queryDim]. */
+    k: Tensor;
+    /** to_v(context), [B, M, queryDim]. */
+    v: Tensor;
+  } {
     return {
       k: this.scoped('to_k', () => this.to_k.forward(context)),
       v: this.scoped('to_v', () => this.to_v.forward(context)),
@@ -86,13 +112,17 @@ export function assignAttentionPaths(root: Module, prefix: string): void {
 
 /** A container whose children are named 0, 1, … (diffusers' ModuleList). */
 export class ModuleList extends Module {
+  /** Registers `m` as the child `name` and returns it. */
   add<M extends Module>(name: string, m: M): M {
     return this.child(name, m);
   }
 }
 
+/** diffusers' FeedForward with GEGLU: `net.0.proj` (dim → 2·inner), GEGLU, `net.2` (inner → dim), inner = mult·dim. */
 export class FeedForward extends Module {
+  /** The GEGLU input projection `net.0.proj`, dim → 2·inner, with bias. */
   readonly proj: Linear;
+  /** The output projection `net.2`, inner → dim, with bias; the residual is added in the same kernel. */
   readonly out: Linear;
   constructor(dim: number, mult = 4) {
     super();
@@ -102,6 +132,7 @@ export class FeedForward extends Module {
     this.proj = geglu.proj;
     this.out = net.add('2', new Linear(inner, dim));
   }
+  /** x [B, N, dim] → net.2(geglu(net.0.proj(x))) + residual. */
   forward(x: Tensor, residual: Tensor): Tensor {
     return tidy(() => {
       const h = this.scoped('net.0.proj', () => this.proj.forward(x));
@@ -118,12 +149,22 @@ class GegluProj extends Module {
   }
 }
 
+/**
+ * diffusers' BasicTransformerBlock: self-attention, cross-attention and feed-forward, each after a LayerNorm and with a
+ * residual.
+ */
 export class BasicTransformerBlock extends Module {
+  /** LayerNorm before the self-attention. */
   readonly norm1: LayerNorm;
+  /** Self-attention. */
   readonly attn1: Attention;
+  /** LayerNorm before the cross-attention. */
   readonly norm2: LayerNorm;
+  /** Cross-attention over the text context (the layers the fine-grained cache takes over). */
   readonly attn2: Attention;
+  /** LayerNorm before the feed-forward. */
   readonly norm3: LayerNorm;
+  /** GEGLU feed-forward (inner width 4·dim). */
   readonly ff: FeedForward;
   constructor(dim: number, heads: number, crossDim: number) {
     super();
@@ -134,6 +175,7 @@ export class BasicTransformerBlock extends Module {
     this.norm3 = this.child('norm3', new LayerNorm(dim));
     this.ff = this.child('ff', new FeedForward(dim));
   }
+  /** tokens [B, N, dim], context [B, M, crossDim] → [B, N, dim]. */
   forward(x: Tensor, context: Tensor): Tensor {
     return tidy(() => {
       const n1 = this.scoped('norm1', () => this.norm1.forward(x));
@@ -146,11 +188,27 @@ export class BasicTransformerBlock extends Module {
   }
 }
 
+/**
+ * diffusers' Transformer2DModel: GroupNorm (ε = 1e-6), proj_in, one BasicTransformerBlock over the H·W tokens,
+ * proj_out, plus the input.
+ */
 export class Transformer2DModel extends Module {
+  /** GroupNorm over the input channels, ε = 1e-6. */
   readonly norm: GroupNorm;
+  /** Input projection: a 1×1 conv, or a Linear when linearProjection is set. */
   readonly proj_in: Conv2d | Linear;
+  /** Output projection (1×1 conv or Linear, like proj_in); the input is added in the same kernel. */
   readonly proj_out: Conv2d | Linear;
+  /** The transformer blocks (`transformer_blocks.N`; one in SD1.5). */
   readonly blocks: BasicTransformerBlock[];
+  /**
+   * @param channels - Channels C of the feature map (also the token width).
+   * @param heads - Attention heads.
+   * @param crossDim - Width of the cross-attention context.
+   * @param groups - GroupNorm groups.
+   * @param linearProjection - Whether proj_in/proj_out are Linear layers (config use_linear_projection) rather than 1×1
+   *   convs.
+   */
   constructor(channels: number, heads: number, crossDim: number, groups: number, readonly linearProjection: boolean) {
     super();
     this.norm = this.child('norm', new GroupNorm(groups, channels, 1e-6));

@@ -12,9 +12,16 @@ import { Downsample2D, ResnetBlock2D, Upsample2D } from './resnet.js';
 /** Called with (module path relative to the model, output) after every block part; used by tests and probes. */
 export type BlockHook = (name: string, output: Tensor) => void;
 
+/**
+ * A UNet/ControlNet down block (CrossAttnDownBlock2D or DownBlock2D): layersPerBlock resnets, each followed by a
+ * Transformer2DModel in the cross-attention variant, then an optional stride-2 downsampler.
+ */
 export class DownBlock extends Module {
+  /** The resnets (`resnets.i`); the first maps the input width to the output width. */
   readonly resnets: ResnetBlock2D[] = [];
+  /** One Transformer2DModel per resnet (`attentions.i`); empty for DownBlock2D. */
   readonly attentions: Transformer2DModel[] = [];
+  /** The stride-2 conv (`downsamplers.0`); null in the last block. */
   readonly downsampler: Downsample2D | null;
   constructor(cfg: UNetConfig, inChannels: number, outChannels: number, heads: number, crossAttn: boolean, addDownsample: boolean) {
     super();
@@ -54,7 +61,12 @@ export class DownBlock extends Module {
   }
 
   /** Returns the block output and its skip tensors (one per layer); the caller owns the skips. */
-  forward(x: Tensor, temb: Tensor, context: Tensor, hook?: BlockHook): { out: Tensor; skips: Tensor[] } {
+  forward(x: Tensor, temb: Tensor, context: Tensor, hook?: BlockHook): {
+    /** The block output (the same tensor as the last skip). */
+    out: Tensor;
+    /** Each layer's output, in order (one per layer). */
+    skips: Tensor[];
+  } {
     const skips: Tensor[] = [];
     let h = x;
     for (let j = 0; j < this.layerCount; j++) {
@@ -65,8 +77,11 @@ export class DownBlock extends Module {
   }
 }
 
+/** UNetMidBlock2DCrossAttn: resnet, Transformer2DModel, resnet, at the lowest resolution and the last width. */
 export class MidBlock extends Module {
+  /** The two resnets (`resnets.0`, `resnets.1`). */
   readonly resnets: ResnetBlock2D[];
+  /** The Transformer2DModel between them (`attentions.0`). */
   readonly attention: Transformer2DModel;
   constructor(cfg: UNetConfig) {
     super();
@@ -77,6 +92,7 @@ export class MidBlock extends Module {
     this.attention = this.child('attentions', new ModuleList()).add('0', new Transformer2DModel(ch, heads, cfg.crossAttentionDim, cfg.normNumGroups, cfg.useLinearProjection));
     this.resnets = [0, 1].map((i) => resnets.add(String(i), new ResnetBlock2D(ch, ch, temb, cfg.normNumGroups, cfg.normEps)));
   }
+  /** x [B, C, h, w] → [B, C, h, w]; `hook` sees `resnets.0`, `attentions.0`, `resnets.1`. */
   forward(x: Tensor, temb: Tensor, context: Tensor, hook?: BlockHook): Tensor {
     const a = this.scoped('resnets.0', () => this.resnets[0]!.forward(x, temb));
     hook?.('resnets.0', a);
@@ -93,9 +109,16 @@ export class MidBlock extends Module {
   }
 }
 
+/**
+ * A UNet up block (CrossAttnUpBlock2D or UpBlock2D): layersPerBlock + 1 resnets over [h, skip] concatenations, each
+ * followed by a Transformer2DModel in the cross-attention variant, then an optional nearest 2× upsampler.
+ */
 export class UpBlock extends Module {
+  /** The resnets (`resnets.i`); resnet i takes the previous output concatenated with one skip from the down path. */
   readonly resnets: ResnetBlock2D[] = [];
+  /** One Transformer2DModel per resnet (`attentions.i`); empty for UpBlock2D. */
   readonly attentions: Transformer2DModel[] = [];
+  /** Nearest 2× upsampling + 3×3 conv (`upsamplers.0`), run after the last layer; null in the last block. */
   readonly upsampler: Upsample2D | null;
   constructor(cfg: UNetConfig, inChannels: number, outChannels: number, prevOutput: number, heads: number, crossAttn: boolean, addUpsample: boolean) {
     super();
@@ -112,6 +135,7 @@ export class UpBlock extends Module {
     this.upsampler = addUpsample ? this.child('upsamplers', new ModuleList()).add('0', new Upsample2D(outChannels)) : null;
   }
 
+  /** Layers of this block (one per resnet); each consumes one skip tensor. */
   get layerCount(): number {
     return this.resnets.length;
   }

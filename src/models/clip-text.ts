@@ -25,14 +25,21 @@ import { ModuleList } from './attention.js';
 
 /** A validated CLIPTextConfig (the fields the model uses). */
 export interface ClipTextConfig {
+  /** Rows of the token embedding table (`vocab_size`; 49408 for SD1.5). */
   vocabSize: number;
+  /** Width H of the embeddings and of every layer (`hidden_size`; 768 for SD1.5). */
   hiddenSize: number;
+  /** Inner width of each MLP (`intermediate_size`; 3072 for SD1.5). */
   intermediateSize: number;
+  /** Number of transformer layers (`num_hidden_layers`; 12). */
   numHiddenLayers: number;
+  /** Attention heads per layer; must divide hiddenSize (`num_attention_heads`; 12 for SD1.5). */
   numAttentionHeads: number;
+  /** Rows of the position embedding table, the longest accepted sequence (`max_position_embeddings`; 77). */
   maxPositionEmbeddings: number;
   /** transformers' hidden_act name ('quick_gelu' for CLIP). */
   hiddenAct: string;
+  /** ε of every LayerNorm (`layer_norm_eps`; 1e-5). */
   layerNormEps: number;
   /** 2 selects the legacy pooling rule (argmax of the ids); any other id pools at its first occurrence. */
   eosTokenId: number;
@@ -83,8 +90,13 @@ export function parseClipTextConfig(c: Record<string, unknown>): ClipTextConfig 
 
 /** A lookup table with one row per id (PyTorch's nn.Embedding; parameter `weight` [num, dim]). */
 export class Embedding extends Module {
+  /** The table [num, dim] (`weight`). */
   readonly weight: Parameter;
   #host: { source: Tensor; data: Float32Array } | null = null;
+  /**
+   * @param num - Number of rows (ids 0 … num − 1).
+   * @param dim - Width of each row.
+   */
   constructor(readonly num: number, readonly dim: number) {
     super();
     this.weight = this.param('weight', [num, dim]);
@@ -108,9 +120,16 @@ export class Embedding extends Module {
   }
 }
 
+/**
+ * CLIP's input embeddings (`text_model.embeddings`): token embedding plus learned position embedding, looked up on the
+ * host.
+ */
 export class ClipTextEmbeddings extends Module {
+  /** Token table [vocabSize, hiddenSize]. */
   readonly token_embedding: Embedding;
+  /** Position table [maxPositionEmbeddings, hiddenSize]; row i is added at position i. */
   readonly position_embedding: Embedding;
+  /** @param config - The text encoder configuration (gives the table sizes). */
   constructor(readonly config: ClipTextConfig) {
     super();
     this.token_embedding = this.child('token_embedding', new Embedding(config.vocabSize, config.hiddenSize));
@@ -137,10 +156,18 @@ export class ClipTextEmbeddings extends Module {
 
 /** Multi-head causal self-attention (q_proj, k_proj, v_proj, out_proj, all with biases). */
 export class ClipAttention extends Module {
+  /** Query projection, dim → dim, with bias. */
   readonly q_proj: Linear;
+  /** Key projection, dim → dim, with bias. */
   readonly k_proj: Linear;
+  /** Value projection, dim → dim, with bias. */
   readonly v_proj: Linear;
+  /** Output projection, dim → dim, with bias; the residual is added in the same kernel. */
   readonly out_proj: Linear;
+  /**
+   * @param dim - Model width H.
+   * @param heads - Number of attention heads (must divide `dim`).
+   */
   constructor(dim: number, readonly heads: number) {
     super();
     this.q_proj = this.child('q_proj', new Linear(dim, dim));
@@ -161,9 +188,19 @@ export class ClipAttention extends Module {
   }
 }
 
+/**
+ * CLIP's MLP (`mlp`): fc1 to the inner width, the configured activation (fused into fc1), fc2 back to the model width.
+ */
 export class ClipMlp extends Module {
+  /** dim → inner, with bias; the activation is fused into it. */
   readonly fc1: Linear;
+  /** inner → dim, with bias; the residual is added in the same kernel. */
   readonly fc2: Linear;
+  /**
+   * @param dim - Model width H.
+   * @param inner - Inner width (intermediateSize).
+   * @param activation - Activation after fc1 (`quick_gelu` for CLIP).
+   */
   constructor(dim: number, inner: number, readonly activation: Activation) {
     super();
     this.fc1 = this.child('fc1', new Linear(dim, inner));
@@ -179,10 +216,15 @@ export class ClipMlp extends Module {
   }
 }
 
+/** One pre-LayerNorm transformer layer (`encoder.layers.N`): x + attn(ln1(x)), then h + mlp(ln2(h)). */
 export class ClipEncoderLayer extends Module {
+  /** Causal multi-head self-attention. */
   readonly self_attn: ClipAttention;
+  /** LayerNorm before the self-attention. */
   readonly layer_norm1: LayerNorm;
+  /** The MLP. */
   readonly mlp: ClipMlp;
+  /** LayerNorm before the MLP. */
   readonly layer_norm2: LayerNorm;
   constructor(config: ClipTextConfig) {
     super();
@@ -193,6 +235,7 @@ export class ClipEncoderLayer extends Module {
     this.layer_norm2 = this.child('layer_norm2', new LayerNorm(dim, config.layerNormEps));
   }
 
+  /** x [B, N, H] → [B, N, H]. */
   forward(x: Tensor): Tensor {
     return tidy(() => {
       const n1 = this.scoped('layer_norm1', () => this.layer_norm1.forward(x));
@@ -203,7 +246,9 @@ export class ClipEncoderLayer extends Module {
   }
 }
 
+/** The stack of numHiddenLayers transformer layers (`text_model.encoder`). */
 export class ClipEncoder extends Module {
+  /** The layers in order (`layers.N`). */
   readonly layers: ClipEncoderLayer[] = [];
   constructor(config: ClipTextConfig) {
     super();
@@ -212,9 +257,13 @@ export class ClipEncoder extends Module {
   }
 }
 
+/** The text tower (`text_model`): embeddings, encoder, final LayerNorm. */
 export class ClipTextTransformer extends Module {
+  /** Token + position embeddings. */
   readonly embeddings: ClipTextEmbeddings;
+  /** The transformer layers. */
   readonly encoder: ClipEncoder;
+  /** LayerNorm applied to the last layer's output. */
   readonly final_layer_norm: LayerNorm;
   constructor(config: ClipTextConfig) {
     super();
@@ -245,7 +294,9 @@ export interface ClipTextOutput {
 
 /** transformers' CLIPTextModel. Build from a config, then load weights (see {@link loadClipTextModel}). */
 export class ClipTextModel extends Module {
+  /** The parsed configuration the model was built from (a private copy). */
   readonly config: ClipTextConfig;
+  /** The text tower; parameters live under `text_model.*`, as in transformers. */
   readonly text_model: ClipTextTransformer;
 
   /** `config`: a transformers CLIPTextConfig object (config.json) or a parsed config (default: SD1.5's). */

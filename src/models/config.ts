@@ -4,31 +4,56 @@
  */
 import { HgcError } from '../errors.js';
 
+/** A down block of the SD1.5 UNet/ControlNet: with transformer (cross-attention) layers, or resnets only. */
 export type DownBlockType = 'CrossAttnDownBlock2D' | 'DownBlock2D';
+/** An up block of the SD1.5 UNet: with transformer (cross-attention) layers, or resnets only. */
 export type UpBlockType = 'CrossAttnUpBlock2D' | 'UpBlock2D';
 
 /** The fields the SD1.5 UNet and ControlNet use. */
 export interface UNetConfig {
+  /** Latent channels taken by conv_in (`in_channels`, default 4). */
   inChannels: number;
+  /** Channels of the predicted noise from conv_out (`out_channels`, default 4). */
   outChannels: number;
+  /** Width of each resolution level (`block_out_channels`, default [320, 640, 1280, 1280]). */
   blockOutChannels: number[];
+  /** Resnets per down block (`layers_per_block`, default 2); up blocks have one more. */
   layersPerBlock: number;
+  /** One type per level, from the highest resolution down (`down_block_types`). */
   downBlockTypes: DownBlockType[];
+  /**
+   * One type per level, from the lowest resolution up (`up_block_types`); empty for a ControlNet, which has no decoder.
+   */
   upBlockTypes: UpBlockType[];
+  /** Width of the text embeddings the cross-attention reads (`cross_attention_dim`: 768 for SD1.5, default 1280). */
   crossAttentionDim: number;
   /** Heads per block (diffusers' attention_head_dim has SD1.5 semantics: it is the number of heads). */
   heads: number[];
+  /** Groups of every GroupNorm (`norm_num_groups`, default 32). */
   normNumGroups: number;
+  /** ε of the resnet GroupNorms and conv_norm_out (`norm_eps`, default 1e-5); the transformers' GroupNorm uses 1e-6. */
   normEps: number;
+  /** Whether the sinusoidal timestep embedding puts cos before sin (`flip_sin_to_cos`, default true). */
   flipSinToCos: boolean;
+  /** The timestep embedding's downscale_freq_shift (`freq_shift`, default 0). */
   freqShift: number;
+  /**
+   * Whether Transformer2DModel's proj_in/proj_out are linear layers instead of 1×1 convs (`use_linear_projection`,
+   * default false).
+   */
   useLinearProjection: boolean;
+  /** Padding of the stride-2 3×3 downsampling convs (`downsample_padding`, default 1). */
   downsamplePadding: number;
 }
 
 /** ControlNet additions. */
 export interface ControlNetConfig extends UNetConfig {
+  /**
+   * Widths of the control-image embedding's conv stages (`conditioning_embedding_out_channels`, default [16, 32, 96,
+   * 256]); each stage after the first halves the resolution.
+   */
   conditioningEmbeddingOutChannels: number[];
+  /** Channels of the control image (`conditioning_channels`, default 3). */
   conditioningChannels: number;
 }
 

@@ -16,9 +16,21 @@ import { prefixed } from './unet.js';
 
 /** Conv stack that brings the control image (8× the latent size) down to the latent grid. */
 export class ControlNetConditioningEmbedding extends Module {
+  /** 3×3 conv from the control image channels to the first stage width (followed by a SiLU). */
   readonly conv_in: Conv2d;
+  /**
+   * Per stage transition: a 3×3 conv at the stage width, then a stride-2 3×3 conv to the next width (`blocks.2i`,
+   * `blocks.2i+1`), each followed by a SiLU.
+   */
   readonly blocks: Conv2d[] = [];
+  /** 3×3 conv (zero-initialised in training) from the last stage width to the UNet's first width. */
   readonly conv_out: Conv2d;
+  /**
+   * @param channels - Stage widths (conditioning_embedding_out_channels); each stage after the first halves the
+   *   resolution.
+   * @param inChannels - Channels of the control image (3).
+   * @param outChannels - Output width: the model's first block width (320 for SD1.5).
+   */
   constructor(channels: readonly number[], inChannels: number, outChannels: number) {
     super();
     this.conv_in = this.child('conv_in', new Conv2d(inChannels, channels[0]!, 3, { padding: 1 }));
@@ -29,6 +41,7 @@ export class ControlNetConditioningEmbedding extends Module {
     }
     this.conv_out = this.child('conv_out', new Conv2d(channels[channels.length - 1]!, outChannels, 3, { padding: 1 }));
   }
+  /** control image [B, 3, 8h, 8w] in [0, 1] → embedding [B, C0, h, w], added to conv_in's output. */
   forward(cond: Tensor): Tensor {
     return tidy(() => {
       let h = ops.silu(this.scoped('conv_in', () => this.conv_in.forward(cond)));
@@ -50,25 +63,44 @@ export interface ControlNetForwardOptions {
   temb?: Tensor;
   /** A precomputed conditioning embedding (it depends only on the control image: compute it once). */
   condEmbedding?: Tensor;
+  /** Receives intermediate outputs by diffusers module path (for tests and probes). */
   hook?: BlockHook;
 }
 
 /** Residuals for the UNet: one per skip connection (conv_in first) and one for the mid block. */
 export interface ControlNetOutput {
+  /** Residuals for the UNet's skip tensors, conv_in's first (12 for SD1.5), each shaped like its skip. */
   down: Tensor[];
+  /** Residual for the UNet's mid-block output [B, C_last, h, w]. */
   mid: Tensor;
 }
 
+/**
+ * diffusers' ControlNetModel for the SD1.5 family: the UNet's encoder half fed the latents plus an embedding of the
+ * control image, with 1×1 zero convs turning each skip and the mid-block output into UNet residuals.
+ */
 export class ControlNetModel extends Module {
+  /** The parsed configuration the model was built from. */
   readonly config: ControlNetConfig;
+  /** 3×3 conv from the latent channels to the first width. */
   readonly conv_in: Conv2d;
+  /** The timestep MLP (first width → 4 × first width). */
   readonly time_embedding: TimestepEmbedding;
+  /** The conv stack that brings the control image down to the latent grid. */
   readonly controlnet_cond_embedding: ControlNetConditioningEmbedding;
+  /** The down path, as in the UNet (`down_blocks.i`). */
   readonly down_blocks: DownBlock[] = [];
+  /** One 1×1 zero conv per skip tensor, conv_in's first (`controlnet_down_blocks.i`). */
   readonly controlnet_down_blocks: Conv2d[] = [];
+  /** The mid block, as in the UNet. */
   readonly mid_block: MidBlock;
+  /** The 1×1 zero conv on the mid-block output. */
   readonly controlnet_mid_block: Conv2d;
 
+  /**
+   * @param config - A parsed {@link ControlNetConfig} or a diffusers config.json object (validated by
+   *   parseControlNetConfig).
+   */
   constructor(config: ControlNetConfig | Record<string, unknown>) {
     super();
     const cfg = 'blockOutChannels' in config ? (config as ControlNetConfig) : parseControlNetConfig(config as Record<string, unknown>);

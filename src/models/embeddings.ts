@@ -5,14 +5,18 @@ import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import type { Device, Tensor } from '../tensor.js';
 
+/** diffusers' TimestepEmbedding: the MLP applied to the sinusoidal timestep projection (linear_1 → SiLU → linear_2). */
 export class TimestepEmbedding extends Module {
+  /** inDim → dim, with bias; the SiLU is fused into it. */
   readonly linear_1: Linear;
+  /** dim → dim, with bias. */
   readonly linear_2: Linear;
   constructor(inDim: number, dim: number) {
     super();
     this.linear_1 = this.child('linear_1', new Linear(inDim, dim));
     this.linear_2 = this.child('linear_2', new Linear(dim, dim));
   }
+  /** proj [B, inDim] (the sinusoidal projection) → [B, dim]. */
   forward(x: Tensor): Tensor {
     const h = this.scoped('linear_1', () => this.linear_1.forward(x, { activation: 'silu' }));
     try {

@@ -5,12 +5,22 @@ import * as ops from '../ops/index.js';
 import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 
+/**
+ * diffusers' ResnetBlock2D with a time embedding: GN+SiLU → conv → + time_emb_proj(SiLU(temb)) → GN+SiLU → conv, plus
+ * the (projected) input.
+ */
 export class ResnetBlock2D extends Module {
+  /** GroupNorm over the input channels, fused with the SiLU that follows it. */
   readonly norm1: GroupNorm;
+  /** 3×3 conv, padding 1, input → output channels. */
   readonly conv1: Conv2d;
+  /** Linear from the time embedding width (4 × first width) to the output channels; added per channel after conv1. */
   readonly time_emb_proj: Linear;
+  /** GroupNorm over the output channels, fused with its SiLU. */
   readonly norm2: GroupNorm;
+  /** 3×3 conv, padding 1, output → output channels; the skip is added in the same kernel. */
   readonly conv2: Conv2d;
+  /** 1×1 conv projecting the input onto the output channels for the skip; null when the widths match. */
   readonly conv_shortcut: Conv2d | null;
   constructor(inChannels: number, outChannels: number, tembChannels: number, groups: number, eps: number) {
     super();
@@ -36,23 +46,29 @@ export class ResnetBlock2D extends Module {
   }
 }
 
+/** diffusers' Downsample2D: a stride-2 3×3 conv that halves the resolution. */
 export class Downsample2D extends Module {
+  /** Stride-2 3×3 conv, channels → channels, with the configured padding (1 for SD1.5). */
   readonly conv: Conv2d;
   constructor(channels: number, padding: number) {
     super();
     this.conv = this.child('conv', new Conv2d(channels, channels, 3, { stride: 2, padding }));
   }
+  /** x [B, C, H, W] → [B, C, H/2, W/2] (rounded as the conv rounds). */
   forward(x: Tensor): Tensor {
     return this.scoped('conv', () => this.conv.forward(x));
   }
 }
 
+/** diffusers' Upsample2D: nearest-neighbour 2× upsampling, then a 3×3 conv. */
 export class Upsample2D extends Module {
+  /** 3×3 conv, padding 1, channels → channels, applied after the upsampling. */
   readonly conv: Conv2d;
   constructor(channels: number) {
     super();
     this.conv = this.child('conv', new Conv2d(channels, channels, 3, { padding: 1 }));
   }
+  /** x [B, C, H, W] → [B, C, 2H, 2W]. */
   forward(x: Tensor): Tensor {
     return tidy(() => this.scoped('conv', () => this.conv.forward(ops.upsampleNearest2x(x))));
   }

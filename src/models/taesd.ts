@@ -142,6 +142,7 @@ export function parseTinyAutoencoderConfig(raw: unknown): TinyAutoencoderConfig 
 
 /** A layer of a {@link Sequential}: a module with a one-tensor forward. */
 export interface SequentialLayer extends Module {
+  /** x → the layer's output. */
   forward(x: Tensor): Tensor;
 }
 
@@ -161,7 +162,9 @@ export class UpsampleNearest2x extends Module implements SequentialLayer {
 
 /** Layers run one after the other, named '0', '1', ... (PyTorch's nn.Sequential). */
 export class Sequential extends Module implements SequentialLayer {
+  /** The layers in order; layer i is the child named `i`. */
   readonly layers: readonly SequentialLayer[];
+  /** @param layers - The layers, registered as children `0`, `1`, …. */
   constructor(layers: readonly SequentialLayer[]) {
     super();
     this.layers = layers.map((l, i) => this.child(String(i), l));
@@ -181,10 +184,16 @@ export class Sequential extends Module implements SequentialLayer {
 
 /** TAESD's residual block: conv-ReLU-conv-ReLU-conv plus the input (1×1 conv when the widths differ), then ReLU. */
 export class AutoencoderTinyBlock extends Module implements SequentialLayer {
+  /** The three 3×3 convs with ReLUs between them (`conv.0`, `conv.2`, `conv.4`). */
   readonly conv: Sequential;
+  /** 1×1 conv without bias projecting the input for the skip; null when the widths match. */
   readonly skip: Conv2d | null;
   readonly #convs: readonly [Conv2d, Conv2d, Conv2d];
 
+  /**
+   * @param inChannels - Input channels.
+   * @param outChannels - Output channels.
+   */
   constructor(inChannels: number, outChannels: number) {
     super();
     const c0 = new Conv2d(inChannels, outChannels, 3, { padding: 1 });
@@ -195,6 +204,7 @@ export class AutoencoderTinyBlock extends Module implements SequentialLayer {
     this.skip = inChannels !== outChannels ? this.child('skip', new Conv2d(inChannels, outChannels, 1, { bias: false })) : null;
   }
 
+  /** x [N, Cin, H, W] → relu(conv(x) + skip(x)), [N, Cout, H, W]. */
   forward(x: Tensor): Tensor {
     return tidy(() => {
       const [c0, c2, c4] = this.#convs;
@@ -211,7 +221,12 @@ export class AutoencoderTinyBlock extends Module implements SequentialLayer {
 
 /** diffusers' EncoderTiny: `layers` applied to the image mapped from [−1, 1] to [0, 1]. */
 export class EncoderTiny extends Module {
+  /**
+   * The flat layer sequence (`layers.N`): convs (stride 2 from the second level on), residual blocks, the final conv to
+   * the latent channels.
+   */
   readonly layers: Sequential;
+  /** @param config - The parsed configuration (widths and block counts per level). */
   constructor(readonly config: TinyAutoencoderConfig) {
     super();
     const widths = config.encoderBlockOutChannels;
@@ -236,7 +251,12 @@ export class EncoderTiny extends Module {
 
 /** diffusers' DecoderTiny: tanh(z/3)·3, `layers`, then ·2 − 1. */
 export class DecoderTiny extends Module {
+  /**
+   * The flat layer sequence (`layers.N`): conv + ReLU, then per level its blocks, an upsampling and a conv (the last
+   * conv to the image channels).
+   */
   readonly layers: Sequential;
+  /** @param config - The parsed configuration (widths and block counts per level). */
   constructor(readonly config: TinyAutoencoderConfig) {
     super();
     const widths = config.decoderBlockOutChannels;
@@ -262,8 +282,11 @@ export class DecoderTiny extends Module {
 
 /** diffusers' AutoencoderTiny (TAESD). Build from a config, then load weights (see {@link loadTaesd}). */
 export class TinyAutoencoder extends Module {
+  /** The parsed configuration the model was built from (a private copy). */
   readonly config: TinyAutoencoderConfig;
+  /** The encoder (image in [−1, 1] → latents). */
   readonly encoder: EncoderTiny;
+  /** The decoder (latents → image in about [−1, 1]). */
   readonly decoder: DecoderTiny;
 
   /** `config`: a diffusers AutoencoderTiny config object (default: TAESD for SD 1.x/2.x) or a parsed config. */
@@ -335,8 +358,9 @@ export interface TaesdLoadOptions extends ModelFolderOptions {
   parts?: 'all' | 'encoder' | 'decoder';
 }
 
-/** Original TAESD file names. */
+/** Original TAESD file name of the encoder weights. */
 export const TAESD_ENCODER_FILE = 'taesd_encoder.safetensors';
+/** Original TAESD file name of the decoder weights. */
 export const TAESD_DECODER_FILE = 'taesd_decoder.safetensors';
 
 /** Where {@link loadTaesd} looks without a folder: $HGC_TAESD_DIR, else the project's shared/fixtures/taesd. */

@@ -10,11 +10,17 @@ import { HgcError } from '../errors.js';
 import { SafetensorsFile } from '../io/safetensors.js';
 import type { Tensor } from '../tensor.js';
 
+/**
+ * The toy model's text encoder: lower-cased words of a 14-word vocabulary between start and end ids, padded to
+ * maxLength, embedded as token + position embedding (host computation, f32).
+ */
 export class ToyTextEncoder {
   readonly #vocab: Map<string, number>;
   readonly #tokens: Float32Array;
   readonly #positions: Float32Array;
+  /** Width of each embedding (`embedding_dim` in vocab.json). */
   readonly dim: number;
+  /** Tokens per prompt, start and end included, after padding (`max_length` in vocab.json). */
   readonly maxLength: number;
   readonly #ids: { pad: number; start: number; end: number };
 

@@ -15,7 +15,9 @@ import { TimestepEmbedding, embedTimestep } from './embeddings.js';
 
 /** Residuals for the skip connections (conv_in first) and the mid-block output. */
 export interface Residuals {
+  /** Added to each skip tensor, conv_in's output first (12 for SD1.5); a shallow run reads only those it consumes. */
   down?: readonly Tensor[];
+  /** Added to the mid-block output. */
   mid?: Tensor;
 }
 
@@ -25,6 +27,7 @@ export interface Residuals {
  * enters the up layer consuming skip b.
  */
 export interface BranchHook {
+  /** The skip branch b (0 … branchCount − 1) where the network is cut. */
   index: number;
   /**
    * Called with the probe — the output of down layer b — as soon as it is computed. Return a cached h_b to run
@@ -37,7 +40,13 @@ export interface BranchHook {
 
 /** Faster-Diffusion's encoder propagation: reuse the encoder outputs (skips with residuals, mid output). */
 export interface EncoderHook {
-  cached?: { skips: readonly Tensor[]; mid: Tensor };
+  /** Encoder outputs to reuse instead of running the down path and the mid block. */
+  cached?: {
+    /** The skip tensors with the ControlNet residuals added, conv_in's first. */
+    skips: readonly Tensor[];
+    /** The mid-block output with its residual added. */
+    mid: Tensor;
+  };
   /** On full runs: receives the encoder outputs (with residuals added) so they can be cached. */
   store?: (skips: readonly Tensor[], mid: Tensor) => void;
 }
@@ -55,7 +64,9 @@ export interface UNetForwardOptions {
   residuals?: (mode: 'full' | 'shallow') => Residuals | undefined;
   /** A precomputed time embedding [B, 4·C0] (shared with the ControlNet in a step). */
   temb?: Tensor;
+  /** Block-level caching at one skip branch (DeepCache's mechanism). */
   branch?: BranchHook;
+  /** Encoder propagation (Faster-Diffusion): reuse or store the encoder outputs. */
   encoder?: EncoderHook;
   /** Receives intermediate outputs by diffusers module path (for tests and probes). */
   hook?: BlockHook;
@@ -73,16 +84,29 @@ interface UpLayer {
   run: (h: Tensor, skip: Tensor, temb: Tensor, ctx: Tensor, hook?: BlockHook) => Tensor;
 }
 
+/**
+ * diffusers' UNet2DConditionModel for the SD1.5 family: predicts the noise for a latent sample at a timestep,
+ * conditioned on text embeddings (and, optionally, ControlNet residuals).
+ */
 export class UNet2DConditionModel extends Module {
+  /** The parsed configuration the model was built from. */
   readonly config: UNetConfig;
+  /** 3×3 conv from the latent channels to the first width. */
   readonly conv_in: Conv2d;
+  /** The timestep MLP (first width → 4 × first width). */
   readonly time_embedding: TimestepEmbedding;
+  /** The down path, highest resolution first (`down_blocks.i`). */
   readonly down_blocks: DownBlock[] = [];
+  /** The mid block at the lowest resolution. */
   readonly mid_block: MidBlock;
+  /** The up path, lowest resolution first (`up_blocks.i`). */
   readonly up_blocks: UpBlock[] = [];
+  /** Final GroupNorm (followed by a SiLU). */
   readonly conv_norm_out: GroupNorm;
+  /** 3×3 conv from the first width to the output (noise) channels. */
   readonly conv_out: Conv2d;
 
+  /** @param config - A parsed {@link UNetConfig} or a diffusers config.json object (validated by parseUNetConfig). */
   constructor(config: UNetConfig | Record<string, unknown>) {
     super();
     const cfg = 'blockOutChannels' in config ? (config as UNetConfig) : parseUNetConfig(config as Record<string, unknown>);

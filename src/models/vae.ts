@@ -186,10 +186,15 @@ export function parseAutoencoderKLConfig(raw: unknown): AutoencoderKLConfig {
 
 /** diffusers' ResnetBlock2D without a time embedding: GN+SiLU → conv → GN+SiLU → conv, plus the (projected) input. */
 export class VaeResnetBlock2D extends Module {
+  /** GroupNorm over the input channels (ε = 1e-6), fused with the SiLU that follows it. */
   readonly norm1: GroupNorm;
+  /** 3×3 conv, padding 1, from the input to the output channels. */
   readonly conv1: Conv2d;
+  /** GroupNorm over the output channels (ε = 1e-6), fused with its SiLU. */
   readonly norm2: GroupNorm;
+  /** 3×3 conv, padding 1, output to output channels; the skip is added in the same kernel. */
   readonly conv2: Conv2d;
+  /** 1×1 conv projecting the input onto the output channels for the skip; null when the widths match. */
   readonly conv_shortcut: Conv2d | null;
   constructor(inChannels: number, outChannels: number, groups: number, eps = VAE_EPS) {
     super();
@@ -218,11 +223,21 @@ export class VaeResnetBlock2D extends Module {
  * H·W positions.
  */
 export class VaeAttention extends Module {
+  /** GroupNorm (ε = 1e-6) applied to the input before the projections. */
   readonly group_norm: GroupNorm;
+  /** Query projection, channels → channels, with bias. */
   readonly to_q: Linear;
+  /** Key projection, channels → channels, with bias. */
   readonly to_k: Linear;
+  /** Value projection, channels → channels, with bias. */
   readonly to_v: Linear;
+  /** Output projection (`to_out.0`, channels → channels, with bias); the residual is added in the same kernel. */
   readonly to_out: Linear;
+  /**
+   * @param channels - Channel count C of the input, also the width of the single attention head.
+   * @param groups - GroupNorm groups (must divide `channels`).
+   * @param eps - GroupNorm ε (default 1e-6).
+   */
   constructor(readonly channels: number, groups: number, eps = VAE_EPS) {
     super();
     this.group_norm = this.child('group_norm', new GroupNorm(groups, channels, eps));
@@ -251,7 +266,9 @@ export class VaeAttention extends Module {
 
 /** diffusers' UNetMidBlock2D as the VAE uses it: resnet, (attention, resnet); no time embedding. */
 export class VaeMidBlock2D extends Module {
+  /** The two resnets (`resnets.0` before the attention, `resnets.1` after it). */
   readonly resnets: VaeResnetBlock2D[];
+  /** The attention between the resnets (`attentions.0`); empty when mid_block_add_attention is false. */
   readonly attentions: VaeAttention[];
   constructor(channels: number, groups: number, addAttention: boolean) {
     super();
@@ -264,6 +281,7 @@ export class VaeMidBlock2D extends Module {
     }
   }
 
+  /** x [B, C, H, W] → [B, C, H, W]: resnet, attention (if any), resnet. */
   forward(x: Tensor): Tensor {
     return tidy(() => {
       let h = this.scoped('resnets.0', () => this.resnets[0]!.forward(x));
@@ -278,11 +296,13 @@ export class VaeMidBlock2D extends Module {
  * then a stride-2 3×3 conv without padding, so a size s becomes ⌊(s − 1)/2⌋ + 1 (s/2 for even s), as in diffusers.
  */
 export class VaeDownsample2D extends Module {
+  /** Stride-2 3×3 conv without padding, channels → channels. */
   readonly conv: Conv2d;
   constructor(channels: number) {
     super();
     this.conv = this.child('conv', new Conv2d(channels, channels, 3, { stride: 2, padding: 0 }));
   }
+  /** x [N, C, H, W] → [N, C, ⌊(H − 1)/2⌋ + 1, ⌊(W − 1)/2⌋ + 1] (pad bottom/right by one zero, then the conv). */
   forward(x: Tensor): Tensor {
     return tidy(() => this.scoped('conv', () => this.conv.forward(padBottomRight(x))));
   }
@@ -300,7 +320,9 @@ function padBottomRight(x: Tensor): Tensor {
 
 /** diffusers' DownEncoderBlock2D: resnets, then (unless last) a downsampler. */
 export class DownEncoderBlock2D extends Module {
+  /** `layers_per_block` resnets; the first changes the width from the input to the output channels. */
   readonly resnets: VaeResnetBlock2D[];
+  /** The halving downsampler (`downsamplers.0`); null in the last block. */
   readonly downsampler: VaeDownsample2D | null;
   constructor(inChannels: number, outChannels: number, layers: number, groups: number, downsample: boolean) {
     super();
@@ -309,6 +331,7 @@ export class DownEncoderBlock2D extends Module {
       resnets.add(String(j), new VaeResnetBlock2D(j === 0 ? inChannels : outChannels, outChannels, groups)));
     this.downsampler = downsample ? this.child('downsamplers', new ModuleList()).add('0', new VaeDownsample2D(outChannels)) : null;
   }
+  /** x [N, Cin, H, W] → [N, Cout, H', W'], with H', W' halved (rounded up) unless this is the last block. */
   forward(x: Tensor): Tensor {
     return tidy(() => {
       let h = x;
@@ -321,7 +344,9 @@ export class DownEncoderBlock2D extends Module {
 
 /** diffusers' UpDecoderBlock2D: resnets, then (unless last) nearest 2× upsampling and a 3×3 conv. */
 export class UpDecoderBlock2D extends Module {
+  /** `layers_per_block + 1` resnets; the first changes the width from the input to the output channels. */
   readonly resnets: VaeResnetBlock2D[];
+  /** Nearest 2× upsampling + 3×3 conv (`upsamplers.0`); null in the last block. */
   readonly upsampler: Upsample2D | null;
   constructor(inChannels: number, outChannels: number, layers: number, groups: number, upsample: boolean) {
     super();
@@ -330,6 +355,7 @@ export class UpDecoderBlock2D extends Module {
       resnets.add(String(j), new VaeResnetBlock2D(j === 0 ? inChannels : outChannels, outChannels, groups)));
     this.upsampler = upsample ? this.child('upsamplers', new ModuleList()).add('0', new Upsample2D(outChannels)) : null;
   }
+  /** x [N, Cin, H, W] → [N, Cout, 2H, 2W] ([N, Cout, H, W] in the last block). */
   forward(x: Tensor): Tensor {
     return tidy(() => {
       let h = x;
@@ -350,10 +376,15 @@ function normOutSilu(norm: GroupNorm, x: Tensor, name: string, hook: VaeHook | u
 
 /** The VAE encoder: image [N, in, H, W] → [N, 2·latent, H/f, W/f], f = 2^(levels − 1). */
 export class VaeEncoder extends Module {
+  /** 3×3 conv from the image channels to the first width. */
   readonly conv_in: Conv2d;
+  /** One block per `block_out_channels` entry, in order (`down_blocks.i`). */
   readonly down_blocks: DownEncoderBlock2D[];
+  /** Mid block at the last width. */
   readonly mid_block: VaeMidBlock2D;
+  /** Final GroupNorm (ε = 1e-6), followed by a SiLU. */
   readonly conv_norm_out: GroupNorm;
+  /** 3×3 conv from the last width to 2·latent_channels (mean, then log-variance). */
   readonly conv_out: Conv2d;
   constructor(cfg: AutoencoderKLConfig) {
     super();
@@ -368,6 +399,14 @@ export class VaeEncoder extends Module {
     this.conv_out = this.child('conv_out', new Conv2d(last, 2 * cfg.latentChannels, 3, { padding: 1 }));
   }
 
+  /**
+   * Runs the encoder.
+   * @param x - Image [N, in, H, W].
+   * @param hook - Receives `${prefix}.conv_in`, `.down_blocks.i`, `.mid_block`, `.conv_norm_out` (before the SiLU) and
+   *   `.conv_out`.
+   * @param prefix - Name prefix for the hook (default `encoder`).
+   * @returns The moments before quant_conv, [N, 2·latent, H/f, W/f].
+   */
   forward(x: Tensor, hook?: VaeHook, prefix = 'encoder'): Tensor {
     return tidy(() => {
       const emit = (name: string, y: Tensor) => { hook?.(`${prefix}.${name}`, y); return y; };
@@ -382,10 +421,15 @@ export class VaeEncoder extends Module {
 
 /** The VAE decoder: latents [N, latent, h, w] → image [N, out, h·f, w·f]. */
 export class VaeDecoder extends Module {
+  /** 3×3 conv from the latent channels to the last width. */
   readonly conv_in: Conv2d;
+  /** Mid block at the last width. */
   readonly mid_block: VaeMidBlock2D;
+  /** One block per width in reverse order (`up_blocks.i`, i = 0 is the widest, lowest-resolution one). */
   readonly up_blocks: UpDecoderBlock2D[];
+  /** Final GroupNorm (ε = 1e-6), followed by a SiLU. */
   readonly conv_norm_out: GroupNorm;
+  /** 3×3 conv from the first width to the image channels. */
   readonly conv_out: Conv2d;
   constructor(cfg: AutoencoderKLConfig) {
     super();
@@ -400,6 +444,14 @@ export class VaeDecoder extends Module {
     this.conv_out = this.child('conv_out', new Conv2d(last, cfg.outChannels, 3, { padding: 1 }));
   }
 
+  /**
+   * Runs the decoder (post_quant_conv already applied).
+   * @param z - Latents [N, latent, h, w] in the VAE's own space.
+   * @param hook - Receives `${prefix}.conv_in`, `.mid_block`, `.up_blocks.i`, `.conv_norm_out` (before the SiLU) and
+   *   `.conv_out`.
+   * @param prefix - Name prefix for the hook (default `decoder`).
+   * @returns The image [N, out, h·f, w·f], about [−1, 1], not clamped.
+   */
   forward(z: Tensor, hook?: VaeHook, prefix = 'decoder'): Tensor {
     return tidy(() => {
       const emit = (name: string, y: Tensor) => { hook?.(`${prefix}.${name}`, y); return y; };
@@ -414,10 +466,15 @@ export class VaeDecoder extends Module {
 
 /** diffusers' AutoencoderKL (the SD VAE). Build from a config, then load weights (see {@link loadVae}). */
 export class AutoencoderKL extends Module {
+  /** The parsed configuration the model was built from (a private copy). */
   readonly config: AutoencoderKLConfig;
+  /** The encoder (image → moments before quant_conv). */
   readonly encoder: VaeEncoder;
+  /** The decoder (latents after post_quant_conv → image). */
   readonly decoder: VaeDecoder;
+  /** 1×1 conv on the 2·latent moments; null when use_quant_conv is false. */
   readonly quant_conv: Conv2d | null;
+  /** 1×1 conv on the latents before decoding; null when use_post_quant_conv is false. */
   readonly post_quant_conv: Conv2d | null;
 
   /** `config`: a diffusers AutoencoderKL config object (default: SD 1.x's VAE) or a parsed config. */

@@ -12,7 +12,9 @@ import { type Device, Tensor } from '../tensor.js';
 
 /** A parameter slot: its expected shape and, once loaded, its tensor. */
 export interface Parameter {
+  /** The shape the module expects; loading a tensor of another shape is reported as mismatched. */
   readonly shape: readonly number[];
+  /** The loaded tensor, or null while the parameter is empty. */
   tensor: Tensor | null;
 }
 
@@ -23,7 +25,14 @@ export interface LoadReport {
   /** Source tensors that match no parameter. */
   unexpected: string[];
   /** Parameters whose source tensor has another shape. */
-  mismatched: { name: string; expected: number[]; got: number[] }[];
+  mismatched: {
+    /** The dotted parameter name. */
+    name: string;
+    /** The shape the module expects. */
+    expected: number[];
+    /** The source tensor's shape. */
+    got: number[];
+  }[];
 }
 
 /** Options of {@link Module.loadStateDict}. */
@@ -36,8 +45,13 @@ export interface LoadOptions {
   device?: Device;
 }
 
-/** A source of named tensors: a Map, or a function returning the tensor for a name (or undefined). */
-export type TensorSource = ReadonlyMap<string, Tensor> | { keys(): Iterable<string>; get(name: string): Tensor | undefined };
+/** A source of named tensors: a Map, or any object that lists the names and returns the tensor for a name. */
+export type TensorSource = ReadonlyMap<string, Tensor> | {
+  /** The names of every tensor the source holds. */
+  keys(): Iterable<string>;
+  /** The tensor called `name`, or undefined if there is none. */
+  get(name: string): Tensor | undefined;
+};
 
 export abstract class Module {
   readonly #children = new Map<string, Module>();

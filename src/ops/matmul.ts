@@ -69,8 +69,11 @@ export function matmul(a: Tensor, b: Tensor, opts?: MatmulOptions): Tensor {
 
 /** Options of {@link linear}. */
 export interface LinearOptions {
+  /** [out], added before the activation. */
   bias?: Tensor;
+  /** Output-shaped tensor [..., out] added after the activation. */
   residual?: Tensor;
+  /** Activation applied to (x·weightᵀ + bias) (default 'none'). */
   activation?: Activation;
 }
 

@@ -46,7 +46,9 @@ export function groupNorm(x: Tensor, groups: number, opts?: GroupNormOptions): T
 
 /** Options of {@link layerNorm}. */
 export interface LayerNormOptions {
+  /** Scale [C] for the last dim C (default: none, i.e. 1). */
   weight?: Tensor;
+  /** Shift [C] for the last dim C (default: none, i.e. 0). */
   bias?: Tensor;
   /** Default 1e-5. */
   eps?: number;

@@ -20,11 +20,13 @@ import { prepareControl } from './control-image.js';
 
 /** One ControlNet with its control image and strength. */
 export interface ControlInput {
+  /** The ControlNet that reads the control image. */
   model: ControlNetModel;
   /** [1, 3, H, W] or [3, H, W] in [0, 1], or a PNG file path; resized to 8× the latent size. */
   image: Tensor | string;
   /** Residual scale (default 1). */
   scale?: number;
+  /** Guess mode: residuals scaled by logspace(−1, 0) from shallow to deep (default false). */
   guessMode?: boolean;
 }
 
@@ -32,7 +34,9 @@ export interface ControlInput {
 export interface StepInfo {
   /** 0-based step index. */
   step: number;
+  /** Total number of steps. */
   steps: number;
+  /** The scheduler's timestep of this step (a training timestep: in [0, 1000) for SD1.5). */
   timestep: number;
   /** The latents after this step (owned by the pipeline: copy them to keep them). */
   latents: Tensor;
@@ -45,6 +49,7 @@ export interface StepInfo {
 
 /** Options of {@link denoise}. */
 export interface DenoiseOptions {
+  /** The UNet that predicts the noise (its config fixes the latent channels and the text width C). */
   unet: UNet2DConditionModel;
   /** Zero, one or several ControlNets; their residuals are summed. */
   controls?: ControlInput[];
@@ -60,13 +65,17 @@ export interface DenoiseOptions {
   scheduler?: SchedulerName | Scheduler;
   /** Extra scheduler config when a name is given (e.g. finalSigmasType). */
   schedulerConfig?: Partial<CreateSchedulerOptions>;
-  /** Initial latents [1, 4, h, w] (before initNoiseSigma), or a seed for Philox noise. */
+  /** Initial latents [1, 4, h, w] (before initNoiseSigma); by default Philox noise from `seed`. */
   latents?: Tensor;
+  /** Seed of the Philox initial noise when no latents are given (default 0; same noise on every backend). */
   seed?: number;
-  /** Latent size when no latents are given (default 64×64, i.e. 512×512 pixels). */
+  /** Latent height when no latents are given (default 64, i.e. 512 pixels). */
   height?: number;
+  /** Latent width when no latents are given (default 64, i.e. 512 pixels). */
   width?: number;
+  /** Called after every step with its index, timestep, latents and x₀ estimate (progress bars, previews). */
   onStep?: (info: StepInfo) => void;
+  /** Checked before each step: once aborted, the loop stops with HgcError('ARG') naming the step. */
   signal?: AbortSignal;
   /** If given, its tags are set to { step, phase } while each step runs (for per-step MAC reports). */
   macCounter?: MacCounter;

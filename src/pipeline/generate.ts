@@ -12,11 +12,21 @@ import type { Tensor } from '../tensor.js';
 import { type DenoiseOptions, denoise } from './denoise.js';
 
 /** A text encoder: either one that maps a prompt to [1, tokens, C] itself, or CLIP's tokenizer + model. */
-export type TextEncoder = { encode(prompt: string): Tensor } | { tokenizer: ClipTokenizer; model: ClipTextModel };
+export type TextEncoder = {
+  /** The prompt's embedding [1, tokens, C] (owned by the caller); also called with the negative prompt ('' by default). */
+  encode(prompt: string): Tensor;
+} | {
+  /** Turns the prompt into 77 token ids. */
+  tokenizer: ClipTokenizer;
+  /** Maps the ids to the embedding (its last hidden state is used). */
+  model: ClipTextModel;
+};
 
 /** Options of {@link generate}: denoise()'s, with prompts and a decoder instead of embeddings. */
 export interface GenerateOptions extends Omit<DenoiseOptions, 'cond' | 'uncond'> {
+  /** Encodes the prompt and the negative prompt. */
   textEncoder: TextEncoder;
+  /** What to draw (the conditional prompt). */
   prompt: string;
   /** Unconditional prompt for CFG (default ''). */
   negativePrompt?: string;
@@ -28,6 +38,7 @@ export interface GenerateOptions extends Omit<DenoiseOptions, 'cond' | 'uncond'>
 export interface GenerateResult {
   /** [1, 3, H, W] in [0, 1]. */
   image: Tensor;
+  /** The final latents [1, 4, h, w] in diffusion space (before the VAE's scaling). */
   latents: Tensor;
 }
 
@@ -70,6 +81,10 @@ function clamp01(x: Tensor): Tensor {
   return out;
 }
 
+/**
+ * Prompt + control image(s) → image: encodes the prompts, runs {@link denoise} (CFG, ControlNets, scheduler, cache
+ * policy, progress and cancellation as there), and decodes the latents with `vae` to [0, 1].
+ */
 export function generate(opts: GenerateOptions): GenerateResult {
   check(typeof opts.prompt === 'string', 'ARG', 'generate: prompt must be a string');
   const guidance = opts.guidance ?? 7.5;

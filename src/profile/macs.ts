@@ -16,11 +16,15 @@ export type MacConvention = 'modules' | 'all';
 
 /** One op's count. */
 export interface MacRecord {
+  /** The op that reported it (e.g. 'conv2d', 'linear', 'attention'). */
   op: string;
+  /** Kind of computation; decides which totals include it. */
   category: MacCategory;
+  /** Multiply-accumulates of this op call. */
   macs: number;
   /** Module path at the time ('' outside any scope). */
   path: string;
+  /** A copy of the counter's tags when the op ran (e.g. { step, phase }). */
   tags: Readonly<Record<string, string | number>>;
 }
 
@@ -28,6 +32,7 @@ const MODULE_CATEGORIES: ReadonlySet<MacCategory> = new Set(['conv', 'linear', '
 
 /** Collects {@link MacRecord}s while active. */
 export class MacCounter {
+  /** Every record made while the counter was active, in order. */
   readonly records: MacRecord[] = [];
   /** Tags attached to every following record. */
   tags: Record<string, string | number> = {};
@@ -55,7 +60,12 @@ const counters: MacCounter[] = [];
 const pathStack: string[] = [];
 
 /** Runs `fn` with `counter` active (counters nest; every active counter receives each record). */
-export function countMacs<T>(fn: () => T, counter: MacCounter = new MacCounter()): { result: T; counter: MacCounter } {
+export function countMacs<T>(fn: () => T, counter: MacCounter = new MacCounter()): {
+  /** What `fn` returned. */
+  result: T;
+  /** The counter, holding the records of every op `fn` ran. */
+  counter: MacCounter;
+} {
   if (typeof fn !== 'function') throw new HgcError('ARG', 'countMacs: first argument must be a function');
   if (!(counter instanceof MacCounter)) throw new HgcError('ARG', 'countMacs: counter must be a MacCounter');
   counters.push(counter);

@@ -7,7 +7,10 @@ import type { Scheduler, SchedulerName } from './types.js';
 import { type UniPCConfig, UniPCMultistepScheduler } from './unipc.js';
 
 /** Options of {@link createScheduler}: the number of inference steps plus the chosen class's config. */
-export type CreateSchedulerOptions = { steps: number } & DDIMConfig & EulerConfig & DPMSolverConfig & UniPCConfig;
+export type CreateSchedulerOptions = {
+  /** Number of inference steps: an integer from 1 to the number of training timesteps (1000 for SD1.5). */
+  steps: number;
+} & DDIMConfig & EulerConfig & DPMSolverConfig & UniPCConfig;
 
 const makers: Record<SchedulerName, (config: CreateSchedulerOptions) => Scheduler> = {
   ddim: (c) => new DDIMScheduler(c),

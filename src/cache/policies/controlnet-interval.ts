@@ -5,6 +5,10 @@
 import { HgcError } from '../../errors.js';
 import type { CachePolicy } from '../policy.js';
 
+/**
+ * Runs the ControlNet on steps 0, n, 2n, … and reuses its last residuals on the others; the UNet runs fully every
+ * step. HgcError('ARG') unless n is an integer ≥ 1.
+ */
 export function controlNetEvery(n: number): CachePolicy {
   if (!Number.isInteger(n) || n < 1) throw new HgcError('ARG', `controlNetEvery: n must be an integer >= 1, got ${n}`);
   return {

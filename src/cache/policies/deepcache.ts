@@ -7,6 +7,7 @@ import { HgcError } from '../../errors.js';
 import type { CachePolicy, StepPlan } from '../policy.js';
 import { branchBytes } from './memory.js';
 
+/** Options of {@link deepCache}. */
 export interface DeepCacheOptions {
   /** Full step every `interval` steps (default 3, DeepCache's README setting). */
   interval?: number;
@@ -14,6 +15,11 @@ export interface DeepCacheOptions {
   branch?: number;
 }
 
+/**
+ * DeepCache: a full UNet step every `interval` steps (0, interval, 2·interval, …) that stores h_b at `branch`; the
+ * other steps run only the shallow part S_b on it. The ControlNet runs every step. HgcError('ARG') for a
+ * non-integer interval < 1 or branch < 0, and at the start of a generation for a branch the UNet does not have.
+ */
 export function deepCache(opts: DeepCacheOptions = {}): CachePolicy {
   const interval = opts.interval ?? 3, branch = opts.branch ?? 0;
   if (!Number.isInteger(interval) || interval < 1) throw new HgcError('ARG', `deepCache: interval must be an integer >= 1, got ${interval}`);

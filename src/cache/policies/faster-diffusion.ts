@@ -7,6 +7,7 @@ import { HgcError } from '../../errors.js';
 import type { CachePolicy, StepPlan } from '../policy.js';
 import { encoderBytes } from './memory.js';
 
+/** Options of {@link fasterDiffusion}. */
 export interface FasterDiffusionOptions {
   /** Key steps (0-based). Default: the '50ls' preset [0,1,2,3,5,10,15,25,35] scaled to the step count. */
   keySteps?: number[];
@@ -18,6 +19,11 @@ export function defaultKeySteps(steps: number): number[] {
   return [...new Set(preset.map((k) => Math.round((k * steps) / 50)))].filter((k) => k < steps);
 }
 
+/**
+ * Faster-Diffusion's encoder propagation: on key steps (step 0 is always one) the whole UNet and the ControlNet
+ * run and the encoder outputs are stored; on the other steps only the UNet decoder runs, on those outputs.
+ * HgcError('ARG') for key steps that are not non-negative integers.
+ */
 export function fasterDiffusion(opts: FasterDiffusionOptions = {}): CachePolicy {
   if (opts.keySteps && (!Array.isArray(opts.keySteps) || !opts.keySteps.every((k) => Number.isInteger(k) && k >= 0))) {
     throw new HgcError('ARG', `fasterDiffusion: keySteps must be non-negative integers, got ${JSON.stringify(opts.keySteps)}`);

@@ -7,11 +7,18 @@ import { HgcError } from '../../errors.js';
 import type { CachePolicy, StepPlan } from '../policy.js';
 import { attentionBytes } from './memory.js';
 
+/** Options of {@link tgate}. */
 export interface TgateOptions {
   /** Gate step g (default 10, T-GATE's default). */
   gateStep?: number;
 }
 
+/**
+ * T-GATE: cross-attention computed normally before the gate step g, captured (mean of the unconditional and
+ * conditional outputs) at step g − 1, and from step g on CFG is dropped (batch 1) and every cross-attention layer
+ * returns the captured output. Without CFG it changes nothing. HgcError('ARG') for a gateStep that is not an
+ * integer ≥ 1.
+ */
 export function tgate(opts: TgateOptions = {}): CachePolicy {
   const g = opts.gateStep ?? 10;
   if (!Number.isInteger(g) || g < 1) throw new HgcError('ARG', `tgate: gateStep must be an integer >= 1, got ${g}`);
