@@ -17,38 +17,62 @@ import type { CacheStore } from './store.js';
 
 /** A ControlNet prepared for a generation: its conditioning embeddings at batch 2 and 1 (exact caches). */
 export interface PreparedControl {
+  /** The ControlNet. */
   model: ControlNetModel;
+  /** Its conditioning embedding of the control image at batch 2 (CFG), when the generation uses CFG. */
   emb2?: Tensor;
+  /** Its conditioning embedding at batch 1 (no CFG, or after the gate). */
   emb1: Tensor;
+  /** conditioning_scale: multiplies every residual. */
   scale: number;
+  /** diffusers' guess mode: residuals scaled from 0.1 (shallowest) to 1 (mid). */
   guessMode: boolean;
 }
 
 /** Inputs of one step. */
 export interface StepInputs {
+  /** The UNet (G). */
   unet: UNet2DConditionModel;
+  /** The ControlNets (C), their residuals summed; empty for plain SD. */
   controls: PreparedControl[];
   /** Scaled model input [1, C, h, w]. */
   x: Tensor;
+  /** The scheduler's timestep of this step. */
   timestep: number;
   /** [uncond, cond] text at batch 2 (when CFG is used) and cond alone. */
   context2?: Tensor;
+  /** The conditional text embedding alone [1, 77, dim] (batch 1 steps). */
   context1: Tensor;
+  /** CFG scale w: eps_u + w·(eps_c − eps_u). */
   guidance: number;
 }
 
+/**
+ * Runs the steps of one generation under a policy's plans: which parts of G and C run, what is stored in the
+ * cache store and what is reused from it (with the plan's reuse rule), and what each step observed.
+ */
 export class CachedGeneration {
+  /** The cross-attention controller of this generation (capture/replay/fused outputs and maps). */
   readonly attention: AttentionCache;
   #lastFull = -1;
   #history: FeatureHistory;
 
+  /**
+   * @param store Where cached features live for this generation (released by the caller at the end).
+   * @param policy The policy whose decide() answers `{ kind: 'auto' }` steps.
+   */
   constructor(readonly store: CacheStore, readonly policy: CachePolicy) {
     this.attention = new AttentionCache(store);
     this.#history = new FeatureHistory(store);
   }
 
   /** Runs a step; returns the guided noise prediction [1, C, h, w] and what the step observed. */
-  step(ctx: StepContext, plan: StepPlan, inp: StepInputs): { eps: Tensor; obs: StepObservation } {
+  step(ctx: StepContext, plan: StepPlan, inp: StepInputs): {
+    /** The guided noise prediction [1, C, h, w] (owned by the caller). */
+    eps: Tensor;
+    /** What the step measured, for the policy's observe(). */
+    obs: StepObservation;
+  } {
     const batch = plan.cfg && inp.context2 ? 2 : 1;
     const misses: string[] = [];
     let full = true;

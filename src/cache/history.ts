@@ -23,10 +23,12 @@ export function lagrangeWeights(steps: readonly number[], at: number): number[] 
 
 const kMaxOrder = 2;
 
+/** The last few stored values of each cached feature, with their steps; serves held or extrapolated values. */
 export class FeatureHistory {
   /** Newest first: the steps of `key`, `key.h1`, `key.h2`. */
   #steps = new Map<string, number[]>();
 
+  /** @param store The generation's cache store that holds the values (keys `k`, `k.h1`, `k.h2`). */
   constructor(readonly store: CacheStore) {}
 
   /** Stores `t` as the newest value of `key` at `step`, keeping `order` older values (fewer if the budget says no). */

@@ -10,6 +10,7 @@ import { HgcError } from '../../errors.js';
 import type { CachePolicy, CrossAttentionMode, StepContext, StepPlan } from '../policy.js';
 import { attentionBytes, branchBytes } from './memory.js';
 
+/** Options of {@link hgc}; every one has a default, so `hgc()` is the calibrated HGC at ≈6.6 T for SD1.5. */
 export interface HgcOptions {
   /** λ_intra: the skip branch b (0 = shallowest; default 1: down_blocks.0 layers 0–1 and their up layers). */
   lambdaIntra?: number;
@@ -52,7 +53,9 @@ export interface HgcOptions {
 
 /** A reusable calibration: the drift of the probe at branch b in an uncached run (JSON-serialisable). */
 export interface HgcCalibration {
+  /** The skip branch b the drift was measured at. */
   branch: number;
+  /** Number of steps of the recorded generation (a calibration applies to generations of the same length). */
   steps: number;
   /**
    * drift[i]: relative L1 change from step i−1 to step i of the cached deep feature h_b (what a cached step
@@ -89,6 +92,10 @@ function checkNumber(name: string, v: number | undefined, lo: number, hi: number
   }
 }
 
+/**
+ * The HGC policy (see the module comment and docs/cache-policies.md). HgcError('ARG') for out-of-range options.
+ * @param opts The options; defaults as documented on {@link HgcOptions}.
+ */
 export function hgc(opts: HgcOptions = {}): CachePolicy {
   checkNumber('lambdaIntra', opts.lambdaIntra, 0, 64, true);
   checkNumber('lambdaInter', opts.lambdaInter, 0, 1);
@@ -189,7 +196,10 @@ export function hgc(opts: HgcOptions = {}): CachePolicy {
  * A policy that runs every step fully and records the probe drift at `branch` against the previous step:
  * run one generation with it, then pass `recorder.calibration()` to hgc({ calibration, lambdaInter }).
  */
-export function hgcCalibrationRecorder(branch = 0): CachePolicy & { calibration(): HgcCalibration } {
+export function hgcCalibrationRecorder(branch = 0): CachePolicy & {
+  /** The calibration recorded by the last generation run with this policy. */
+  calibration(): HgcCalibration;
+} {
   let drift: number[] = [];
   let probeDrift: number[] = [];
   let steps = 0;
