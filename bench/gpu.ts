@@ -1,10 +1,10 @@
 /**
- * GEMM benchmark on the `cuda` device: SD1.5-shaped linear layers (x · Wᵀ, tokens × in → out) plus a square
- * probe, in f16, bf16 (tensor cores) and f32 (SIMT). Prints ms, TFLOP/s and % of the H100 SXM dense peak
- * (989 TFLOP/s f16/bf16, 67 TFLOP/s f32) and, where `python3 -c 'import torch'` finds CUDA, PyTorch's
- * (cuBLAS) time on the same inputs (bench/torch_gemm.py), hgc's speed as % of it, and the normalised max
- * difference of the two results. `npm run bench:gpu [-- --json]`; exits quietly (with the reason) where no
- * CUDA device is available.
+ * `npm run bench:gpu`: the GPU benchmark's entry point and its GEMM section. GEMM on the `cuda` device:
+ * SD1.5-shaped linear layers (x · Wᵀ, tokens × in → out) plus a square probe, in f16, bf16 (tensor cores)
+ * and f32 (SIMT). Prints ms, TFLOP/s and % of the H100 SXM dense peak (989 TFLOP/s f16/bf16, 67 TFLOP/s
+ * f32) and, where `python3 -c 'import torch'` finds CUDA, PyTorch's (cuBLAS) time on the same inputs
+ * (bench/torch_gemm.py), hgc's speed as % of it, and the normalised max difference of the two results.
+ * `npm run bench:gpu [-- --json]`; exits quietly (with the reason) where no CUDA device is available.
  *
  * The benchmark runs a list of sections (this file's GEMM section, bench/gpu-pointwise.ts, ...; see
  * bench/gpu-section.ts). Options: `--json`; `--section NAME` (repeatable: run only those); `--device cuda-sim
