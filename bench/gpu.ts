@@ -1,25 +1,28 @@
 /**
- * GEMM benchmark on the `cuda` device: SD1.5-shaped linear layers (x · Wᵀ, tokens × in → out) plus a square
- * probe, in f16, bf16 (tensor cores) and f32 (SIMT). Prints ms, TFLOP/s and % of the H100 SXM dense peak
- * (989 TFLOP/s f16/bf16, 67 TFLOP/s f32) and, where `python3 -c 'import torch'` finds CUDA, PyTorch's
- * (cuBLAS) time on the same inputs (bench/torch_gemm.py), hgc's speed as % of it, and the normalised max
- * difference of the two results. `npm run bench:gpu [-- --json]`; exits quietly (with the reason) where no
- * CUDA device is available.
+ * `npm run bench:gpu`: the GPU benchmark's entry point and its GEMM section. GEMM on the `cuda` device:
+ * SD1.5-shaped linear layers (x · Wᵀ, tokens × in → out) plus a square probe, in f16, bf16 (tensor cores)
+ * and f32 (SIMT). Prints ms, TFLOP/s and % of the H100 SXM dense peak (989 TFLOP/s f16/bf16, 67 TFLOP/s
+ * f32) and, where `python3 -c 'import torch'` finds CUDA, PyTorch's (cuBLAS) time on the same inputs
+ * (bench/torch_gemm.py), hgc's speed as % of it, and the normalised max difference of the two results.
+ * `npm run bench:gpu [-- --json]`; exits quietly (with the reason) where no CUDA device is available.
+ *
+ * The benchmark runs a list of sections (this file's GEMM section, bench/gpu-pointwise.ts, ...; see
+ * bench/gpu-section.ts). Options: `--json`; `--section NAME` (repeatable: run only those); `--device cuda-sim
+ * --small`, a plumbing check on the simulator with tiny shapes (sections without small shapes skip it), which
+ * measures nothing.
  *
  * Timing: kernel launches are asynchronous, so each sample times `runs` back-to-back products and then a
  * 1×1 product whose 2-byte read-back waits for all of them (the read-back is synchronous on the default
  * stream), divided by `runs`.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { devices, ops, randn, tensor, type Tensor } from '../src/index.js';
-
-const json = process.argv.includes('--json');
-const info = (line: string): void => void (json ? process.stderr : process.stdout).write(`${line}\n`);
+import { pointwiseSection } from './gpu-pointwise.js';
+import { type GpuContext, type GpuSection, maxDiff, readF32, runTorchScript, torchAvailable } from './gpu-section.js';
 
 type DType = 'f16' | 'bf16' | 'f32';
 const PEAK_TFLOPS: Record<DType, number> = { f16: 989, bf16: 989, f32: 67 };
@@ -63,20 +66,6 @@ interface Measured {
   files: { x: string; w: string; y: string };
 }
 
-function torchAvailable(): string | null {
-  const r = spawnSync('python3', ['-c', 'import torch, numpy; assert torch.cuda.is_available()'], { encoding: 'utf8' });
-  return r.status === 0 ? null : (r.stderr || r.error?.message || 'python3 failed').trim().split('\n').pop()!;
-}
-
-function maxDiff(y: Float32Array, ref: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(y[i]! - ref[i]!));
-    den = Math.max(den, Math.abs(ref[i]!));
-  }
-  return num / Math.max(den, 1e-30);
-}
-
 function sync(device: 'cuda'): void {
   const one = tensor([1], [1, 1], { device });
   ops.matmul(one, one).toFloat32();
@@ -116,44 +105,31 @@ function timeGemm(s: GemmShape, dtype: DType, dir: string | null): Measured {
 }
 
 /** Runs bench/torch_gemm.py on the saved inputs and fills in the PyTorch columns. */
-function compareWithTorch(measured: Measured[], dir: string): void {
+function compareWithTorch(measured: Measured[], ctx: GpuContext): void {
   const spec = measured.map(({ shape: s, row, runs, files }) => ({ m: s.m, k: s.k, n: s.n, dtype: row.dtype, runs, ...files }));
-  const specFile = path.join(dir, 'spec.json');
-  fs.writeFileSync(specFile, JSON.stringify(spec));
-  const script = path.join(__dirname, '..', '..', 'bench', 'torch_gemm.py');
-  const r = spawnSync('python3', [script, specFile], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) {
-    info(`PyTorch comparison failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
-    return;
-  }
-  const times = JSON.parse(r.stdout) as { ms: number }[];
+  const times = runTorchScript<{ ms: number }[]>(ctx, 'torch_gemm.py', spec);
+  if (!times) return;
   measured.forEach((m, i) => {
     const torchMs = times[i]!.ms;
-    const buf = fs.readFileSync(m.files.y);  // may be a view into a larger pooled ArrayBuffer
-    const ref = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    const ref = readF32(m.files.y);
     Object.assign(m.row, { torchMs, pctOfTorch: (100 * torchMs) / m.row.ms, maxDiff: maxDiff(m.y, ref) });
   });
 }
 
-function main(): void {
-  const cuda = devices().find((d) => d.name === 'cuda');
-  if (!cuda?.available) {
-    info(`cuda unavailable${cuda?.reason ? `: ${cuda.reason}` : ''}; nothing to benchmark`);
-    if (json) process.stdout.write('[]\n');
-    return;
-  }
-  const noTorch = torchAvailable();
-  info(noTorch ? `PyTorch comparison skipped: ${noTorch}` : 'PyTorch found: comparing with torch.matmul (cuBLAS) on the same inputs');
-  const dir = noTorch ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'hgc-bench-gpu-'));
-  try {
+const gemmSection: GpuSection = {
+  name: 'gemm',
+  run(ctx) {
+    const { dir, info } = ctx;
+    if (ctx.device !== 'cuda' || ctx.small) {
+      info('gemm: no small shapes; skipped (runs only on cuda at full size)');
+      return [];
+    }
+    info(dir ? 'gemm: comparing with torch.matmul (cuBLAS) on the same inputs' : 'gemm:');
     const measured: Measured[] = [];
     for (const s of shapes) for (const dtype of ['f16', 'bf16', 'f32'] as const) measured.push(timeGemm(s, dtype, dir));
-    if (dir) compareWithTorch(measured, dir);
+    if (dir) compareWithTorch(measured, ctx);
     const rows = measured.map((m) => m.row);
-    if (json) {
-      process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-      return;
-    }
+    if (ctx.json) return rows.map((r) => ({ section: 'gemm', ...r }));
     const fmt = (v: number | undefined, d: number, unit = '') => (v === undefined ? '-' : `${v.toFixed(d)}${unit}`);
     info('| shape | dtype | ms | TFLOP/s | % of H100 SXM peak | torch ms | % of torch | max diff |');
     info('|---|---|---:|---:|---:|---:|---:|---:|');
@@ -161,6 +137,50 @@ function main(): void {
       info(`| ${r.shape} | ${r.dtype} | ${r.ms.toFixed(3)} | ${r.tflops.toFixed(1)} | ${r.peakPct.toFixed(1)}% | ` +
         `${fmt(r.torchMs, 3)} | ${fmt(r.pctOfTorch, 1, '%')} | ${r.maxDiff === undefined ? '-' : r.maxDiff.toExponential(1)} |`);
     }
+    info('');
+    return rows.map((r) => ({ section: 'gemm', ...r }));
+  },
+};
+
+/** The benchmark's sections, run in this order; attention, convolution etc. are added here the same way. */
+const sections: GpuSection[] = [gemmSection, pointwiseSection];
+
+function argValues(flag: string): string[] {
+  const out: string[] = [];
+  process.argv.forEach((a, i) => {
+    if (a === flag && i + 1 < process.argv.length) out.push(process.argv[i + 1]!);
+  });
+  return out;
+}
+
+function main(): void {
+  const json = process.argv.includes('--json');
+  const small = process.argv.includes('--small');
+  const info = (line: string): void => void (json ? process.stderr : process.stdout).write(`${line}\n`);
+  const device = argValues('--device').pop() ?? 'cuda';
+  const wanted = argValues('--section');
+  const fail = (msg: string): void => {
+    process.stderr.write(`bench:gpu: ${msg}\n`);
+    process.exitCode = 2;
+  };
+  if (device !== 'cuda' && device !== 'cuda-sim') return fail(`--device must be cuda or cuda-sim, got '${device}'`);
+  if (device === 'cuda-sim' && !small) return fail('--device cuda-sim needs --small (a plumbing check, not a measurement)');
+  const unknown = wanted.filter((w) => !sections.some((s) => s.name === w));
+  if (unknown.length) return fail(`unknown --section ${unknown.join(', ')} (sections: ${sections.map((s) => s.name).join(', ')})`);
+  const dev = devices().find((d) => d.name === device);
+  if (!dev?.available) {
+    info(`${device} unavailable${dev?.reason ? `: ${dev.reason}` : ''}; nothing to benchmark`);
+    if (json) process.stdout.write('[]\n');
+    return;
+  }
+  if (small) info(`--small on ${device}: a plumbing check with tiny shapes; the times below measure nothing`);
+  const noTorch = torchAvailable();
+  info(noTorch ? `PyTorch comparison skipped: ${noTorch}` : 'PyTorch found: comparing on the same inputs');
+  const dir = noTorch ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'hgc-bench-gpu-'));
+  try {
+    const ctx: GpuContext = { device, small, dir, json, info };
+    const rows = sections.filter((s) => !wanted.length || wanted.includes(s.name)).flatMap((s) => s.run(ctx));
+    if (json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   } finally {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
