@@ -60,7 +60,7 @@ for (const device of testDevices('attention')) {
     const cases = sim ? [
       [1, 96, 96, 1, 40, false], [1, 77, 77, 2, 40, true], [2, 33, 77, 1, 80, false], [1, 17, 9, 1, 160, false],
       [1, 21, 45, 1, 160, true], [1, 5, 7, 2, 7, false], [1, 1, 1, 1, 1, false], [1, 70, 150, 1, 64, true],
-      [1, 3, 20, 1, 264, true],
+      [1, 3, 20, 1, 264, true], [2, 130, 130, 2, 80, true], [1, 64, 64, 8, 40, false], [2, 5, 77, 2, 160, false],
     ] : [
       [1, 1, 1, 1, 1, false], [2, 5, 77, 2, 40, false], [1, 77, 77, 3, 64, true], [1, 130, 130, 2, 40, false],
       [2, 33, 77, 1, 80, false], [1, 17, 9, 2, 160, false], [1, 64, 64, 8, 40, true], [1, 257, 77, 1, 7, false],
@@ -126,6 +126,24 @@ for (const device of testDevices('attention')) {
     const withNaN = ops.attention(tensor(qn, [b, n, c], opts), tensor(k, [b, m, c], opts), tensor(v, [b, m, c], opts), { heads }).data();
     t.ok(Number.isNaN(withNaN[0]!), 'NaN in q gives NaN in its row');
     t.notOk(Number.isNaN(withNaN[c]!), 'other rows are unaffected');
+  });
+
+  t.test(`attention on ${device}: NaN spreads as on the CPU`, async (t) => {
+    // A NaN query value poisons its own row (of its head); a NaN key value every row of its head (every
+    // query sees that key); a NaN value entry its own column of its head in every row (0·NaN = NaN).
+    const [b, n, m, heads, d] = [1, 9, 70, 2, 40];
+    const c = heads * d;
+    const run = (which: 'q' | 'k' | 'v', index: number) => {
+      const q = randomArray(b * n * c, 51), k = randomArray(b * m * c, 52), v = randomArray(b * m * c, 53);
+      ({ q, k, v })[which][index] = NaN;
+      const out = ops.attention(tensor(q, [b, n, c], opts), tensor(k, [b, m, c], opts), tensor(v, [b, m, c], opts), { heads });
+      return Array.from(out.data() as Float32Array, Number.isNaN);
+    };
+    const expect = (f: (i: number, col: number) => boolean) =>
+      Array.from({ length: b * n * c }, (_, x) => f(Math.floor(x / c), x % c));
+    t.same(run('q', 2 * c + 3), expect((i, col) => i === 2 && col < d), 'q[2, head 0] → row 2 of head 0');
+    t.same(run('k', 5 * c + d + 1), expect((_, col) => col >= d), 'k[5, head 1] → all of head 1');
+    t.same(run('v', 7 * c + 6), expect((_, col) => col === 6), 'v[7, head 0, dim 6] → column 6');
   });
 
   t.test(`attention on ${device}: bad input`, async (t) => {
