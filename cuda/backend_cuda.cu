@@ -78,6 +78,7 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->launch.cast = cuda::cast;
   b->launch.strided_copy = cuda::strided_copy;
   b->launch.attention = cuda::attention;
+  b->launch.attention_half = cuda::attention_half;
   b->launch.group_norm = cuda::group_norm;
   b->launch.layer_norm = cuda::layer_norm;
   b->launch.binary = cuda::binary;

@@ -11,9 +11,9 @@ import { isSim, normError, randomArray, refAttention, testDevices } from './help
 const code = (c: string) => ({ name: 'HgcError', code: c });
 const TOL = 1e-5;
 
-/** Values rounded to f16 (round to nearest even, by the CPU cast). */
-function roundHalf(x: ArrayLike<number>): Float32Array {
-  const h = tensor(Float32Array.from(x), [x.length], { dtype: 'f16' });
+/** Values rounded to f16 or bf16 (round to nearest even, by the CPU cast). */
+function roundHalf(x: ArrayLike<number>, dtype: 'f16' | 'bf16' = 'f16'): Float32Array {
+  const h = tensor(Float32Array.from(x), [x.length], { dtype });
   const r = h.toFloat32();
   h.dispose();
   return r;
@@ -126,6 +126,43 @@ for (const device of testDevices('attention')) {
     const withNaN = ops.attention(tensor(qn, [b, n, c], opts), tensor(k, [b, m, c], opts), tensor(v, [b, m, c], opts), { heads }).data();
     t.ok(Number.isNaN(withNaN[0]!), 'NaN in q gives NaN in its row');
     t.notOk(Number.isNaN(withNaN[c]!), 'other rows are unaffected');
+  });
+
+  t.test(`attention on ${device}: f16 and bf16 tensors in every mode`, async (t) => {
+    // On cuda/cuda-sim the flash kernel reads the half data directly (mma in the tensor's own type); the CPU
+    // widens to f32 and rounds the output once. References use the half-rounded inputs; the naive bound
+    // rounds P and the output to the dtype too. Head dim 264 takes the entry's f32 fallback.
+    const cases = [[1, 77, 77, 2, 40, true], [2, 33, 77, 1, 80, false], [1, 17, 9, 1, 160, false], [1, 5, 7, 1, 7, false],
+      [1, 3, 20, 1, 264, false]] as [number, number, number, number, number, boolean][];
+    let seed = 700;
+    for (const dtype of ['f16', 'bf16'] as const) {
+      const unit = dtype === 'f16' ? 2 ** -11 : 2 ** -8;
+      for (const [b, n, m, heads, d, causal] of cases) {
+        const c = heads * d;
+        const q = roundHalf(randomArray(b * n * c, seed++, 2), dtype), k = roundHalf(randomArray(b * m * c, seed++, 2), dtype);
+        const v = roundHalf(randomArray(b * m * c, seed++), dtype);
+        const ref = refAttention(q, k, v, b, n, m, heads, d, causal);
+        const p = roundHalf(ref.probs, dtype), naiveOut = new Float64Array(b * n * c);
+        for (let bb = 0; bb < b; bb++) for (let h = 0; h < heads; h++) for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) {
+          const pj = p[((bb * heads + h) * n + i) * m + j]!;
+          for (let x = 0; x < d; x++) naiveOut[(bb * n + i) * c + h * d + x]! += pj * v[(bb * m + j) * c + h * d + x]!;
+        }
+        const naive = normError(roundHalf(naiveOut, dtype), ref.out);
+        const ok = (err: number) => err <= (tensorCores && d <= 256 ? 2 * naive : unit + TOL);
+        const o = { ...opts, dtype };
+        const Q = tensor(q, [b, n, c], o), K = tensor(k, [b, m, c], o), V = tensor(v, [b, m, c], o);
+        const out = ops.attention(Q, K, V, { heads, causal });
+        const probs = zeros([b, heads, n, m], opts);
+        const cap = ops.attention(Q, K, V, { heads, causal, mode: 'capture', probs });
+        const rep = ops.attention(null, null, V, { heads, mode: 'replay', probs });
+        const errs = [out, cap, rep].map((x) => normError(x.toFloat32(), ref.out));
+        const label = `${dtype} b=${b} n=${n} m=${m} h=${heads} d=${d}${causal ? ' causal' : ''}`;
+        t.ok(out.dtype === dtype && rep.dtype === dtype && errs.every(ok),
+          `${label}: compute/capture/replay ${errs.map((e) => e.toExponential(2)).join('/')} (naive ${naive.toExponential(2)})`);
+        t.ok(rowSumError(probs.data() as Float32Array, m) < 1e-5, `${label}: probability rows sum to 1`);
+        for (const x of [Q, K, V, out, probs, cap, rep]) x.dispose();
+      }
+    }
   });
 
   t.test(`attention on ${device}: NaN spreads as on the CPU`, async (t) => {

@@ -48,6 +48,35 @@ Tensor op_attention(const Tensor* q, const Tensor* k, const Tensor& v, const Att
           " should be ", shape_str(expected), " in ", mode_name(o.mode), " mode");
   }
   auto attn = require_launcher(be.launch.attention, "attention", be);
+
+  // Sizes, strides and options of either launcher.
+  auto describe = [&](auto& a) {
+    a.batch = batch;
+    a.n = n;
+    a.m = m;
+    a.heads = o.heads;
+    a.head_dim = head_dim;
+    a.q_row_stride = a.k_row_stride = a.v_row_stride = a.out_row_stride = channels;
+    a.scale = o.scale ? *o.scale : (head_dim > 0 ? 1.0f / std::sqrt(float(head_dim)) : 1.0f);
+    a.causal = o.causal;
+    a.mode = o.mode;
+    a.probs = o.probs ? o.probs->f32() : nullptr;
+  };
+
+  // Half-precision tensors go straight to a backend's half launcher when it has one.
+  if (dt != DType::F32 && be.launch.attention_half && head_dim <= kAttentionHalfMaxHeadDim) {
+    Tensor out = empty_tensor(be, Shape{batch, n, channels}, dt);
+    AttentionHalfArgs a;
+    describe(a);
+    a.dtype = dt;
+    a.q = q && !replay ? q->raw() : nullptr;
+    a.k = k && !replay ? k->raw() : nullptr;
+    a.v = v.raw();
+    a.out = out.raw();
+    if (out.numel() > 0) be.launch.attention_half(a);
+    return out;
+  }
+
   std::optional<Tensor> qf, kf;
   if (!replay) {
     qf = to_f32(*q);
@@ -56,20 +85,11 @@ Tensor op_attention(const Tensor* q, const Tensor* k, const Tensor& v, const Att
   Tensor vf = to_f32(v);
   Tensor out = empty_tensor(be, Shape{batch, n, channels}, DType::F32);
   AttentionArgs a;
-  a.batch = batch;
-  a.n = n;
-  a.m = m;
-  a.heads = o.heads;
-  a.head_dim = head_dim;
+  describe(a);
   a.q = qf ? qf->f32() : nullptr;
   a.k = kf ? kf->f32() : nullptr;
   a.v = vf.f32();
-  a.q_row_stride = a.k_row_stride = a.v_row_stride = a.out_row_stride = channels;
   a.out = out.f32();
-  a.scale = o.scale ? *o.scale : (head_dim > 0 ? 1.0f / std::sqrt(float(head_dim)) : 1.0f);
-  a.causal = o.causal;
-  a.mode = o.mode;
-  a.probs = o.probs ? o.probs->f32() : nullptr;
   if (out.numel() > 0) attn(a);
   return from_f32(out, dt);
 }
