@@ -4,7 +4,7 @@
 // (refHalf: f16-rounded q, k, v, exact softmax, P rounded to f16, P·V in float64), the flash-attention rule.
 import t from 'tap';
 
-import { countMacs, ops, tensor, zeros } from '../dist/src/index.js';
+import { countMacs, ops, Tensor, tensor, zeros } from '../dist/src/index.js';
 import { native } from '../dist/src/native.js';
 import { isSim, normError, randomArray, refAttention, testDevices } from './helpers/reference';
 
@@ -163,6 +163,42 @@ for (const device of testDevices('attention')) {
         for (const x of [Q, K, V, out, probs, cap, rep]) x.dispose();
       }
     }
+  });
+
+  t.test(`attention on ${device}: q, k, v as column slices of fused projections (row strides)`, async (t) => {
+    // The launchers take row strides (AttentionArgs); attentionSlices (internal) reaches them directly:
+    // q from a [b, n, 3c + 4] "qkv" matrix, k and v from a [b, m, 2c + 3] "kv" matrix (odd width: unaligned
+    // rows), out written into columns [5, 5 + c) of a zero-filled [b, n, c + 9] matrix.
+    const cases = [[1, 77, 77, 2, 40, true], [2, 19, 77, 1, 80, false], [1, 9, 30, 1, 160, true], [1, 5, 6, 1, 264, false]] as
+      [number, number, number, number, number, boolean][];
+    let seed = 900;
+    for (const [b, n, m, heads, d, causal] of cases) {
+      const c = heads * d, wq = 3 * c + 4, wkv = 2 * c + 3, wo = c + 9;
+      const qkv = randomArray(b * n * wq, seed++, 2), kv = randomArray(b * m * wkv, seed++, 2);
+      const cols = (x: Float32Array, rows: number, width: number, off: number) => {
+        const r = new Float32Array(rows * c);
+        for (let i = 0; i < rows; i++) r.set(x.subarray(i * width + off, i * width + off + c), i * c);
+        return r;
+      };
+      const q = cols(qkv, b * n, wq, c + 2), k = cols(kv, b * m, wkv, 1), v = cols(kv, b * m, wkv, c + 2);
+      const ref = refAttention(q, k, v, b, n, m, heads, d, causal);
+      const naive = normError(refHalf(q, k, v, b, n, m, heads, d, causal).out, ref.out);
+      const QKV = tensor(qkv, [b, n, wq], opts), KV = tensor(kv, [b, m, wkv], opts);
+      const handle = native.attentionSlices(QKV.handle, KV.handle, KV.handle, {
+        channels: c, heads, qOffset: c + 2, kOffset: 1, vOffset: c + 2, outOffset: 5, outWidth: wo, causal });
+      const out = Tensor.fromHandle(handle, [b, n, wo], 'f32', device as 'cpu');
+      const got = out.data() as Float32Array;
+      const label = `b=${b} n=${n} m=${m} h=${heads} d=${d}${causal ? ' causal' : ''}`;
+      const err = normError(cols(got, b * n, wo, 5), ref.out);
+      t.ok(err <= (tensorCores && d <= 256 ? 2 * naive : TOL), `${label}: ${err.toExponential(2)} (f16 naive ${naive.toExponential(2)})`);
+      let outside = 0;
+      for (let i = 0; i < b * n; i++) for (let x = 0; x < wo; x++) if ((x < 5 || x >= 5 + c) && got[i * wo + x] !== 0) outside++;
+      t.equal(outside, 0, `${label}: columns outside the slice untouched`);
+      for (const x of [QKV, KV, out]) x.dispose();
+    }
+    const z = zeros([1, 4, 10], opts);
+    t.throws(() => native.attentionSlices(z.handle, z.handle, z.handle, { channels: 8, heads: 2, qOffset: 3 }), code('ARG'));
+    z.dispose();
   });
 
   t.test(`attention on ${device}: NaN spreads as on the CPU`, async (t) => {
