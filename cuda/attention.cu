@@ -23,7 +23,9 @@
 //                        per-lane partial until the end (the rescale factor is the same on the 4 lanes);
 //   O[16 × DP] += P·V    the C fragments of S for keys 16kk..16kk+15 are exactly the A fragment of P (two
 //                        n-tiles side by side), so P never leaves registers; B = V: b[0] = V[key 2t, 2t+1][g],
-//                        read as two floats of the staged tile.
+//                        read as two elements of the staged tile. Fragments are read element-wise from
+//                        shared memory (no ldmatrix yet): simple and exact for every storage type, but not
+//                        tuned; GPU timings are still to be taken.
 // Compute: O / rowsum at the end; the n×m scores never exist in memory.
 // Capture: the compute pass (same output bits), then a second pass over K only that recomputes S and writes
 //   P = exp(s − max) / sum, the probabilities reconstructed from the row log-sum-exp (kept as max and sum in
