@@ -56,11 +56,13 @@ for (const device of testDevices('attention')) {
   t.test(`attention on ${device}: compute and capture match the reference`, async (t) => {
     // [batch, n, m, heads, headDim, causal]. On the simulator: query tails of the 64-query block (96, 77),
     // head dims padded to 48 (40), exact (80, 160) and generic (7 → 32), cross-attention m = 77, causal n ≠ m
-    // over several key tiles, one head dim above the tensor-core instances (264: the SIMT kernel).
+    // over several key tiles, every other instance (96, 128, 200 → 256, 256), one head dim above the
+    // tensor-core instances (264: the SIMT kernel).
     const cases = sim ? [
       [1, 96, 96, 1, 40, false], [1, 77, 77, 2, 40, true], [2, 33, 77, 1, 80, false], [1, 17, 9, 1, 160, false],
       [1, 21, 45, 1, 160, true], [1, 5, 7, 2, 7, false], [1, 1, 1, 1, 1, false], [1, 70, 150, 1, 64, true],
       [1, 3, 20, 1, 264, true], [2, 130, 130, 2, 80, true], [1, 64, 64, 8, 40, false], [2, 5, 77, 2, 160, false],
+      [1, 20, 33, 1, 96, false], [1, 20, 40, 1, 128, true], [1, 9, 20, 1, 200, false], [1, 6, 19, 1, 256, true],
     ] : [
       [1, 1, 1, 1, 1, false], [2, 5, 77, 2, 40, false], [1, 77, 77, 3, 64, true], [1, 130, 130, 2, 40, false],
       [2, 33, 77, 1, 80, false], [1, 17, 9, 2, 160, false], [1, 64, 64, 8, 40, true], [1, 257, 77, 1, 7, false],
