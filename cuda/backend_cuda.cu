@@ -8,6 +8,7 @@
 #include <string>
 
 #include "hgc/backend.h"
+#include "attention.cuh"
 #include "elementwise.cuh"
 #include "gemm.cuh"
 #include "launch.cuh"
@@ -77,6 +78,8 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->launch.randn = cuda::randn;
   b->launch.cast = cuda::cast;
   b->launch.strided_copy = cuda::strided_copy;
+  b->launch.attention = cuda::attention;
+  b->launch.attention_half = cuda::attention_half;
   b->launch.group_norm = cuda::group_norm;
   b->launch.layer_norm = cuda::layer_norm;
   b->launch.binary = cuda::binary;

@@ -35,6 +35,11 @@ export interface NativeAddon {
   matmul(a: NativeHandle, b: NativeHandle, o: object): NativeHandle;
   conv2d(x: NativeHandle, w: NativeHandle, o: object): NativeHandle;
   attention(q: NativeHandle | null, k: NativeHandle | null, v: NativeHandle, o: object): NativeHandle;
+  /** Internal: compute-mode attention on column slices of wider f32 matrices (tests of the launchers' row strides). */
+  attentionSlices(q: NativeHandle, k: NativeHandle, v: NativeHandle, o: {
+    channels: number; heads: number; qOffset?: number; kOffset?: number; vOffset?: number; outOffset?: number;
+    outWidth?: number; causal?: boolean;
+  }): NativeHandle;
   groupNorm(x: NativeHandle, groups: number, o: object): NativeHandle;
   layerNorm(x: NativeHandle, o: object): NativeHandle;
   softmax(x: NativeHandle): NativeHandle;

@@ -19,6 +19,9 @@ struct Launchers {
   void (*gemm_half)(const GemmHalfArgs&) = nullptr;
   void (*conv2d)(const Conv2dArgs&) = nullptr;
   void (*attention)(const AttentionArgs&) = nullptr;
+  // f16/bf16 storage (tensor cores on the half data directly). Optional: without it, attention converts
+  // half-precision tensors to f32 and calls `attention`.
+  void (*attention_half)(const AttentionHalfArgs&) = nullptr;
   void (*group_norm)(const GroupNormArgs&) = nullptr;
   void (*layer_norm)(const LayerNormArgs&) = nullptr;
   void (*binary)(const BinaryArgs&) = nullptr;

@@ -58,19 +58,31 @@ struct Conv2dArgs {
 // Compute: streaming (flash-style) softmax, never materialising the n×m scores.
 // Capture: as compute, and also writes probs [batch, heads, n, m] = softmax(q·kᵀ·scale).
 // Replay: out = probs · v only (q and k unused).
+// T is the element type of q, k, v and out: float for `attention`; void for `attention_half`, whose
+// AttentionHalfArgs names the storage type. probs is f32 in both.
 enum class AttentionMode : int { Compute = 0, Capture = 1, Replay = 2 };
-struct AttentionArgs {
+template <typename T>
+struct AttentionArgsOf {
   int64_t batch = 0, n = 0, m = 0, heads = 0, head_dim = 0;
-  const float* q = nullptr;
-  const float* k = nullptr;
-  const float* v = nullptr;
+  const T* q = nullptr;
+  const T* k = nullptr;
+  const T* v = nullptr;
   int64_t q_row_stride = 0, k_row_stride = 0, v_row_stride = 0;  // elements between consecutive tokens
-  float* out = nullptr;
+  T* out = nullptr;
   int64_t out_row_stride = 0;
   float scale = 1.0f;
   bool causal = false;  // query i sees keys j <= i + (m - n)
   AttentionMode mode = AttentionMode::Compute;
   float* probs = nullptr;  // written in Capture, read in Replay
+};
+using AttentionArgs = AttentionArgsOf<float>;
+
+// The same attention with q, k, v and out stored as f16 or bf16 (`dtype`): f32 softmax statistics and
+// accumulation, out rounded once. Head dims up to kAttentionHalfMaxHeadDim; the entry converts larger ones
+// to f32 and calls `attention`.
+constexpr int64_t kAttentionHalfMaxHeadDim = 256;
+struct AttentionHalfArgs : AttentionArgsOf<void> {
+  DType dtype = DType::F16;
 };
 
 // Normalisation over groups of channels: x [n, channels, spatial]; each (n, group) is normalised over

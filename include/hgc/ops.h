@@ -51,6 +51,15 @@ struct AttentionOptions {
 };
 // q and k may be null in replay mode.
 Tensor op_attention(const Tensor* q, const Tensor* k, const Tensor& v, const AttentionOptions& o);
+// Internal (tests of the launchers' row strides): attention, compute mode, on column slices of wider f32
+// matrices, as when q, k, v are slices of a fused projection. q [batch, n, wq], k and v [batch, m, wk|wv];
+// the operands are columns [offset, offset + channels) of each; the result is written at columns
+// [out_offset, out_offset + channels) of a new zero-filled [batch, n, out_width] tensor.
+struct AttentionSliceOptions {
+  int64_t channels = 0, heads = 1, q_offset = 0, k_offset = 0, v_offset = 0, out_offset = 0, out_width = 0;
+  bool causal = false;
+};
+Tensor op_attention_slices(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionSliceOptions& o);
 
 Tensor op_group_norm(const Tensor& x, int64_t groups, const Tensor* gamma, const Tensor* beta, float eps, bool silu);
 Tensor op_layer_norm(const Tensor& x, const Tensor* gamma, const Tensor* beta, float eps);

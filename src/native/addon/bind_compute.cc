@@ -86,6 +86,27 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   });
 }
 
+// attentionSlices(q, k, v, { channels, heads, qOffset, kOffset, vOffset, outOffset, outWidth, causal }): internal.
+Napi::Value AttentionSlices(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    const Tensor& q = tensor_arg(info, 0, "attentionSlices: q");
+    const Tensor& k = tensor_arg(info, 1, "attentionSlices: k");
+    const Tensor& v = tensor_arg(info, 2, "attentionSlices: v");
+    Napi::Object o = read_options(arg(info, 3), "attentionSlices");
+    AttentionSliceOptions s;
+    const char* op = "attentionSlices";
+    s.channels = opt_int(o, "channels", op, 1, kMaxElements).value_or(1);
+    s.heads = opt_int(o, "heads", op, 1, 1 << 16).value_or(1);
+    s.q_offset = opt_int(o, "qOffset", op, 0, kMaxElements).value_or(0);
+    s.k_offset = opt_int(o, "kOffset", op, 0, kMaxElements).value_or(0);
+    s.v_offset = opt_int(o, "vOffset", op, 0, kMaxElements).value_or(0);
+    s.out_offset = opt_int(o, "outOffset", op, 0, kMaxElements).value_or(0);
+    s.out_width = opt_int(o, "outWidth", op, 1, kMaxElements).value_or(s.channels);
+    s.causal = opt_bool(o, "causal", op);
+    return TensorHandle::Wrap(info.Env(), op_attention_slices(q, k, v, s));
+  });
+}
+
 Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     const Tensor& x = tensor_arg(info, 0, "groupNorm: x");
@@ -195,6 +216,7 @@ void register_compute(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d, "conv2d"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
+  exports.Set("attentionSlices", Napi::Function::New(env, AttentionSlices, "attentionSlices"));
   exports.Set("groupNorm", Napi::Function::New(env, GroupNorm, "groupNorm"));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNorm, "layerNorm"));
   exports.Set("softmax", Napi::Function::New(env, Softmax, "softmax"));
