@@ -8,6 +8,7 @@
 #include <string>
 
 #include "hgc/backend.h"
+#include "conv2d.cuh"
 #include "elementwise.cuh"
 #include "launch.cuh"
 #include "norm.cuh"
@@ -85,6 +86,8 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->launch.upsample2x = cuda::upsample2x;
   b->launch.timestep_embedding = cuda::timestep_embedding;
   b->launch.reduce = cuda::reduce;
+  b->launch.conv2d = cuda::conv2d;
+  b->launch.conv2d_scratch_bytes = cuda::conv2d_scratch_bytes;
   return b;
 }
 

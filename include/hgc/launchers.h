@@ -25,6 +25,9 @@ struct Launchers {
   void (*upsample2x)(const Upsample2xArgs&) = nullptr;
   void (*timestep_embedding)(const TimestepEmbeddingArgs&) = nullptr;
   double (*reduce)(const ReduceArgs&) = nullptr;
+
+  // Scratch bytes `conv2d` needs in Conv2dArgs::scratch (null: none).
+  int64_t (*conv2d_scratch_bytes)(const Conv2dArgs&) = nullptr;
 };
 
 }  // namespace hgc

@@ -30,7 +30,9 @@ struct GemmArgs {
 };
 
 // y = conv(x, w) + bias + residual, NCHW. x [n, cin, h, w], w [cout, cin, kh, kw], y [n, cout, oh, ow],
-// oh = (h + 2*pad - kh) / stride + 1. bias [cout] and residual (y's shape) are nullable.
+// oh = (h + 2*pad - kh) / stride + 1. bias [cout] and residual (y's shape) are nullable; residual never
+// aliases y. `scratch` is Launchers::conv2d_scratch_bytes(args) bytes of the backend's memory (16-byte
+// aligned), allocated by the entry through the backend allocator when the backend asks for it (the CPU does not).
 struct Conv2dArgs {
   int64_t n = 0, cin = 0, h = 0, w = 0, cout = 0, kh = 0, kw = 0, stride = 1, pad = 0, oh = 0, ow = 0;
   const float* x = nullptr;
@@ -38,6 +40,7 @@ struct Conv2dArgs {
   const float* bias = nullptr;
   const float* residual = nullptr;
   float* y = nullptr;
+  void* scratch = nullptr;
 };
 
 // Multi-head scaled dot-product attention. q [batch, n, heads*head_dim], k and v [batch, m, heads*head_dim],

@@ -110,6 +110,12 @@ Tensor op_conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
   c.bias = biasf ? biasf->f32() : nullptr;
   c.residual = resf ? resf->f32() : nullptr;
   c.y = out.f32();
+  std::optional<Tensor> scratch;
+  if (be.launch.conv2d_scratch_bytes && out.numel() > 0) {
+    const int64_t bytes = be.launch.conv2d_scratch_bytes(c);
+    scratch = empty_tensor(be, Shape{(bytes + 3) / 4}, DType::F32);
+    c.scratch = scratch->raw();
+  }
   if (out.numel() > 0) conv(c);
   return from_f32(out, dt);
 }
