@@ -179,7 +179,7 @@ Sizes sizes_of(const Conv2dArgs& a) {
 
 int64_t conv2d_scratch_bytes(const Conv2dArgs& a) {
   const Sizes s = sizes_of(a);
-  return s.xh_bytes + s.wh_bytes;
+  return s.xh_bytes + s.wh_bytes + conv2d_norm_stats_bytes(a);
 }
 
 void conv2d(const Conv2dArgs& a) {
@@ -187,7 +187,7 @@ void conv2d(const Conv2dArgs& a) {
   constexpr int64_t kMaxInt = 0x7fffffff;
   // The kernel indexes pixels, channels and taps in 32 bits (addresses are 64-bit); grids are ≤ 65535 in y/z.
   check(a.n * a.oh * a.ow <= kMaxInt && s.k <= kMaxInt && a.n * a.h * a.w <= kMaxInt && a.n <= 65535 &&
-            a.cout <= 64 * 65535 && s.cp <= 32 * 65535,
+            a.cout <= 64 * 65535 && s.cp <= 32 * 65535 && a.n * a.norm_groups <= kMaxInt,
         ErrorCode::Shape, "conv2d on the cuda backend: sizes exceed its 32-bit indexing (n ", a.n, ", cin ", a.cin,
         ", ", a.h, "×", a.w, ", cout ", a.cout, ")");
   check(a.scratch != nullptr || conv2d_scratch_bytes(a) == 0, ErrorCode::Arg,
@@ -195,7 +195,7 @@ void conv2d(const Conv2dArgs& a) {
   char* scratch = static_cast<char*>(a.scratch);
   __half* xh = reinterpret_cast<__half*>(scratch);
   __half* wh = reinterpret_cast<__half*>(scratch + s.xh_bytes);
-  conv2d_pack_input(a, xh);
+  conv2d_pack_input(a, xh, scratch + s.xh_bytes + s.wh_bytes);
   conv2d_pack_weight(a, wh);
 
   ConvGeom g;

@@ -15,7 +15,10 @@ int64_t conv2d_scratch_bytes(const Conv2dArgs& a);
 //   wh [cout, kh, kw, cp]  (one GEMM row of K = kh·kw·cp per output channel, same channel padding)
 // so that 8 consecutive k of either operand are 16 contiguous, 16-byte aligned bytes (one cp.async).
 inline int64_t conv2d_padded_channels(int64_t cin) { return (cin + 7) / 8 * 8; }
-void conv2d_pack_input(const Conv2dArgs& a, void* xh);
+// With Conv2dArgs::norm_groups > 0 the input pass applies GroupNorm (+ SiLU), using conv2d_norm_stats_bytes(a)
+// of scratch for the per-(image, group) moments.
+int64_t conv2d_norm_stats_bytes(const Conv2dArgs& a);
+void conv2d_pack_input(const Conv2dArgs& a, void* xh, void* norm_stats);
 void conv2d_pack_weight(const Conv2dArgs& a, void* wh);
 
 }  // namespace hgc::cuda

@@ -13,6 +13,26 @@ const code = (c: string) => ({ name: 'HgcError', code: c });
 /** Values rounded to f16 and back (round to nearest even, the CPU's conversion). */
 const roundF16 = (v: Float32Array) => tensor(v, [v.length]).cast('f16').cast('f32').data() as Float32Array;
 
+/** GroupNorm (+ SiLU) in float64 over x [n, c, spatial], rounded to f32 as the op stores it. */
+function refGroupNorm(x: Float32Array, n: number, c: number, spatial: number, groups: number, eps: number,
+  gamma?: Float32Array, beta?: Float32Array, silu = false): Float32Array {
+  const out = new Float32Array(x.length), len = (c / groups) * spatial;
+  for (let g = 0; g < n * groups; g++) {
+    let s = 0, s2 = 0;
+    for (let i = 0; i < len; i++) s += x[g * len + i]!;
+    const mean = s / len;
+    for (let i = 0; i < len; i++) s2 += (x[g * len + i]! - mean) ** 2;
+    const rstd = 1 / Math.sqrt(s2 / len + eps);
+    for (let i = 0; i < len; i++) {
+      const ch = (g % groups) * (c / groups) + Math.floor(i / spatial);
+      let v = (x[g * len + i]! - mean) * rstd * (gamma ? gamma[ch]! : 1) + (beta ? beta[ch]! : 0);
+      if (silu) v = v / (1 + Math.exp(-v));
+      out[g * len + i] = v;
+    }
+  }
+  return out;
+}
+
 const CASES: number[][] = [
   // [n, cin, h, w, cout, k, stride, pad]
   [1, 3, 7, 9, 5, 3, 1, 1], [2, 4, 8, 8, 6, 3, 2, 1], [1, 5, 11, 6, 3, 1, 1, 0], [1, 2, 9, 9, 4, 5, 1, 2],
@@ -64,6 +84,32 @@ for (const device of testDevices('conv2d')) {
       true, false, false, false, false, false], 'NaN stays in its own output with a 1×1 kernel and padding');
   });
 
+  t.test(`conv2d with GroupNorm (+ SiLU) of the input on ${device}`, async (t) => {
+    const cases = [
+      // [n, cin, h, w, cout, k, stride, pad, groups, silu, affine]
+      [2, 12, 7, 9, 10, 3, 1, 1, 4, 1, 1], [1, 24, 8, 8, 40, 3, 2, 1, 8, 1, 1], [2, 6, 5, 6, 7, 1, 1, 0, 3, 0, 0],
+      [1, 20, 9, 7, 33, 3, 1, 1, 5, 1, 0],
+    ];
+    let seed = 900;
+    for (const [n, cin, h, w, cout, k, stride, pad, groups, silu, affine] of cases as number[][] as [number, number, number, number, number, number, number, number, number, number, number][]) {
+      // Inputs with a large mean: the normalisation must not lose it to rounding.
+      const x = Float32Array.from(randomArray(n * cin * h * w, seed++, 3), (v) => v + 5);
+      const wt = randomArray(cout * cin * k * k, seed++), b = randomArray(cout, seed++);
+      const gamma = randomArray(cin, seed++, 2), beta = randomArray(cin, seed++);
+      const xn = refGroupNorm(x, n, cin, h * w, groups, 1e-5, affine ? gamma : undefined, affine ? beta : undefined, silu === 1);
+      const ref = refConv2d(xn, wt, [n, cin, h, w], [cout, cin, k, k], stride, pad, b);
+      const X = tensor(x, [n, cin, h, w], opts), W = tensor(wt, [cout, cin, k, k], opts), B = tensor(b, [cout], opts);
+      const normOpts = { groups, silu: silu === 1, ...(affine ? { weight: tensor(gamma, [cin], opts), bias: tensor(beta, [cin], opts) } : {}) };
+      const y = ops.conv2d(X, W, { stride, padding: pad, bias: B, norm: normOpts });
+      const unfused = ops.conv2d(ops.groupNorm(X, groups, normOpts), W, { stride, padding: pad, bias: B });
+      const label = [n, cin, h, w, cout, k, stride, pad, groups, silu, affine].join(',');
+      const err = normError(y.data() as Float32Array, ref.out);
+      const errUnfused = normError(y.data() as Float32Array, unfused.data() as Float32Array);
+      t.ok(err < (half ? 2e-3 : 2e-6), `${label}: error ${err}`);
+      t.ok(errUnfused < (half ? 5e-4 : 1e-7), `${label}: against groupNorm then conv2d ${errUnfused}`);
+    }
+  });
+
   t.test(`conv2d on ${device}: bad input`, async (t) => {
     const x = zeros([1, 3, 8, 8], opts);
     t.throws(() => ops.conv2d(x, zeros([4, 2, 3, 3], opts)), code('SHAPE'));
@@ -74,6 +120,10 @@ for (const device of testDevices('conv2d')) {
     t.throws(() => ops.conv2d(x, zeros([4, 3, 3, 3], opts), { bias: zeros([3], opts) }), code('SHAPE'));
     t.throws(() => ops.conv2d(x, zeros([4, 3, 3, 3], opts), { residual: zeros([1, 4, 8, 8], opts) }), code('SHAPE'));
     t.throws(() => ops.conv2d(x, zeros([4, 3, 3, 3], { ...opts, dtype: 'bf16' })), code('DTYPE'));
+    t.throws(() => ops.conv2d(x, zeros([4, 3, 3, 3], opts), { norm: { groups: 2 } }), code('ARG'));
+    t.throws(() => ops.conv2d(x, zeros([4, 3, 3, 3], opts), { norm: { groups: 3, weight: zeros([4], opts) } }), code('SHAPE'));
+    t.throws(() => ops.conv2d(x, zeros([4, 3, 3, 3], opts), { norm: { groups: 3, eps: -1 } }), code('ARG'));
+    t.throws(() => ops.conv2d(x, zeros([4, 3, 3, 3], opts), { norm: { groups: 3, bias: zeros([3], { ...opts, dtype: 'f16' }) } }), code('DTYPE'));
   });
 }
 
@@ -104,6 +154,8 @@ t.test('conv2d on meta counts MACs as thop does (bias included)', async (t) => {
   t.same(result.shape, [1, 320, 64, 64]);
   t.equal(counter.total(), 320 * 64 * 64 * (4 * 9 + 1));
   t.equal((counter.total() / 1e9).toFixed(3), '0.048', 'conv_in of SD1.5: 0.048 GMACs (reference/hgc.md)');
+  const normed = countMacs(() => ops.conv2d(zeros([1, 4, 8, 8], meta), zeros([5, 4, 3, 3], meta), { padding: 1, norm: { groups: 2, silu: true } }));
+  t.equal(normed.counter.total(), 5 * 64 * 36 + 2 * 4 * 64, 'the fused GroupNorm counts as groupNorm does');
   const down = countMacs(() => ops.conv2d(zeros([1, 320, 64, 64], meta), zeros([320, 320, 3, 3], meta), { stride: 2, padding: 1 }));
   t.same(down.result.shape, [1, 320, 32, 32]);
 });

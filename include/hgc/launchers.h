@@ -28,6 +28,8 @@ struct Launchers {
 
   // Scratch bytes `conv2d` needs in Conv2dArgs::scratch (null: none).
   int64_t (*conv2d_scratch_bytes)(const Conv2dArgs&) = nullptr;
+  // Whether `conv2d` applies Conv2dArgs' GroupNorm (+ SiLU) itself.
+  bool conv2d_fuses_group_norm = false;
 };
 
 }  // namespace hgc

@@ -41,6 +41,14 @@ struct Conv2dArgs {
   const float* residual = nullptr;
   float* y = nullptr;
   void* scratch = nullptr;
+  // Optional GroupNorm (+ SiLU) of x before the convolution, y = conv(silu(group_norm(x))) + bias + residual,
+  // for backends with Launchers::conv2d_fuses_group_norm (the entry runs group_norm first for the others):
+  // norm_groups > 0 enables it; norm_gamma / norm_beta [cin] are nullable.
+  int64_t norm_groups = 0;
+  const float* norm_gamma = nullptr;
+  const float* norm_beta = nullptr;
+  float norm_eps = 1e-5f;
+  bool norm_silu = false;
 };
 
 // Multi-head scaled dot-product attention. q [batch, n, heads*head_dim], k and v [batch, m, heads*head_dim],

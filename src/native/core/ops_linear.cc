@@ -67,8 +67,8 @@ Tensor op_matmul(const Tensor& a, const Tensor& b, const MatmulOptions& o) {
 }
 
 Tensor op_conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
-  Backend& be = common_backend("conv2d", {&x, &w, o.bias, o.residual});
-  DType dt = common_dtype("conv2d", {&x, &w, o.bias, o.residual});
+  Backend& be = common_backend("conv2d", {&x, &w, o.bias, o.residual, o.norm_weight, o.norm_bias});
+  DType dt = common_dtype("conv2d", {&x, &w, o.bias, o.residual, o.norm_weight, o.norm_bias});
   check(x.shape.size() == 4, ErrorCode::Shape, "conv2d: input must be [N, C, H, W], got ", shape_str(x.shape));
   check(w.shape.size() == 4, ErrorCode::Shape, "conv2d: weight must be [Cout, Cin, kh, kw], got ", shape_str(w.shape));
   check(x.shape[1] == w.shape[1], ErrorCode::Shape, "conv2d: input has ", x.shape[1], " channels ",
@@ -87,8 +87,26 @@ Tensor op_conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
   if (o.residual)
     check(o.residual->shape == out_shape, ErrorCode::Shape, "conv2d: residual shape ", shape_str(o.residual->shape),
           " should equal the output shape ", shape_str(out_shape));
+  const bool norm = o.norm_groups > 0;
+  if (norm) {
+    check(x.shape[1] % o.norm_groups == 0, ErrorCode::Arg, "conv2d: ", x.shape[1], " input channels of ",
+          shape_str(x.shape), " do not split into ", o.norm_groups, " GroupNorm groups");
+    for (const Tensor* p : {o.norm_weight, o.norm_bias})
+      if (p)
+        check(p->shape == Shape{x.shape[1]}, ErrorCode::Shape, "conv2d: GroupNorm parameter shape ", shape_str(p->shape),
+              " should be [", x.shape[1], "]");
+  }
   auto conv = require_launcher(be.launch.conv2d, "conv2d", be);
+  if (norm && !be.launch.conv2d_fuses_group_norm) {  // unfused: normalise first, then convolve
+    Tensor xn = op_group_norm(x, o.norm_groups, o.norm_weight, o.norm_bias, o.norm_eps, o.norm_silu);
+    Conv2dOptions plain = o;
+    plain.norm_groups = 0;
+    return op_conv2d(xn, w, plain);
+  }
   Tensor xf = to_f32(x), wf = to_f32(w);
+  std::optional<Tensor> gammaf, betaf;
+  if (norm && o.norm_weight) gammaf = to_f32(*o.norm_weight);
+  if (norm && o.norm_bias) betaf = to_f32(*o.norm_bias);
   std::optional<Tensor> biasf, resf;
   if (o.bias) biasf = to_f32(*o.bias);
   if (o.residual) resf = to_f32(*o.residual);
@@ -110,6 +128,13 @@ Tensor op_conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
   c.bias = biasf ? biasf->f32() : nullptr;
   c.residual = resf ? resf->f32() : nullptr;
   c.y = out.f32();
+  if (norm) {
+    c.norm_groups = o.norm_groups;
+    c.norm_gamma = gammaf ? gammaf->f32() : nullptr;
+    c.norm_beta = betaf ? betaf->f32() : nullptr;
+    c.norm_eps = o.norm_eps;
+    c.norm_silu = o.norm_silu;
+  }
   std::optional<Tensor> scratch;
   if (be.launch.conv2d_scratch_bytes && out.numel() > 0) {
     const int64_t bytes = be.launch.conv2d_scratch_bytes(c);
