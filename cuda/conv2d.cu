@@ -27,6 +27,13 @@
 #include "launch.cuh"
 #include "prims.cuh"
 
+// Fully unrolled fragment loops keep the accumulators and fragments in registers (nvcc); g++ ignores it.
+#if defined(__CUDACC__)
+#define HGC_UNROLL _Pragma("unroll")
+#else
+#define HGC_UNROLL
+#endif
+
 namespace hgc::cuda {
 namespace {
 
@@ -66,6 +73,7 @@ __global__ void __launch_bounds__(WM* WN * 32)
   int64_t a_base[A_ITERS];
   int a_iy[A_ITERS], a_ix[A_ITERS];
   bool a_ok[A_ITERS];
+  HGC_UNROLL
   for (int i = 0; i < A_ITERS; i++) {
     const int m = m0 + tid / (BK / 8) + i * ROW_STEP;
     a_ok[i] = m < g.M;
@@ -81,12 +89,14 @@ __global__ void __launch_bounds__(WM* WN * 32)
     const int k = k0 + kc * 8;
     const bool k_ok = k < g.K;
     const int tap = k / g.cp, ci = k - tap * g.cp, ky = tap / g.kw, kx = tap - ky * g.kw;
+    HGC_UNROLL
     for (int i = 0; i < A_ITERS; i++) {
       const int row = tid / (BK / 8) + i * ROW_STEP, iy = a_iy[i] + ky, ix = a_ix[i] + kx;
       const bool ok = a_ok[i] && k_ok && unsigned(iy) < unsigned(g.h) && unsigned(ix) < unsigned(g.w);
       const __half* src = ok ? xh + a_base[i] + (int64_t(iy) * g.w + ix) * g.cp + ci : xh;
       prims::cp_async_16(As + row * LDS + kc * 8, src, ok);
     }
+    HGC_UNROLL
     for (int i = 0; i < B_ITERS; i++) {
       const int row = tid / (BK / 8) + i * ROW_STEP, co = n0 + row;
       const bool ok = co < g.cout && k_ok;
@@ -95,8 +105,11 @@ __global__ void __launch_bounds__(WM* WN * 32)
   };
 
   float acc[MI][NI][4];
+  HGC_UNROLL
   for (int i = 0; i < MI; i++)
+    HGC_UNROLL
     for (int j = 0; j < NI; j++)
+      HGC_UNROLL
       for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
 
   const int KT = (g.K + BK - 1) / BK;
@@ -115,10 +128,13 @@ __global__ void __launch_bounds__(WM* WN * 32)
 
     const __half* As = smem + size_t(kt % STAGES) * (BM + BN) * LDS;
     const __half* Bs = As + BM * LDS;
+    HGC_UNROLL
     for (int ks = 0; ks < BK; ks += 16) {
       uint32_t a[MI][4], b[NI][2];
+      HGC_UNROLL
       for (int i = 0; i < MI; i++)  // lanes 0-15: rows 0-15 at k 0; lanes 16-31: rows 0-15 at k 8
         prims::ldmatrix_x4(a[i], As + (wm * WTM + i * 16 + (lane & 15)) * LDS + ks + (lane >> 4) * 8);
+      HGC_UNROLL
       for (int j = 0; j < NI; j += 2) {  // matrices: (n 0-7, k 0), (n 0-7, k 8), (n 8-15, k 0), (n 8-15, k 8)
         uint32_t r[4];
         prims::ldmatrix_x4(r, Bs + (wn * WTN + j * 8 + (lane & 7) + (lane >> 4) * 8) * LDS + ks + ((lane >> 3) & 1) * 8);
@@ -127,7 +143,9 @@ __global__ void __launch_bounds__(WM* WN * 32)
         b[j + 1][0] = r[2];
         b[j + 1][1] = r[3];
       }
+      HGC_UNROLL
       for (int i = 0; i < MI; i++)
+        HGC_UNROLL
         for (int j = 0; j < NI; j++) prims::mma_m16n8k16_f16(acc[i][j], a[i], b[j], acc[i][j]);
     }
   }
@@ -135,12 +153,16 @@ __global__ void __launch_bounds__(WM* WN * 32)
 
   // Epilogue: lane (gr, tq) holds rows gr and gr + 8, columns 2tq and 2tq + 1 of each 16×8 tile.
   const int gr = lane >> 2, tq = lane & 3;
+  HGC_UNROLL
   for (int i = 0; i < MI; i++) {
+    HGC_UNROLL
     for (int hi = 0; hi < 2; hi++) {
       const int m = m0 + wm * WTM + i * 16 + gr + hi * 8;
       if (m >= g.M) continue;
       const int img = m / P, pix = m - img * P;
+      HGC_UNROLL
       for (int j = 0; j < NI; j++) {
+        HGC_UNROLL
         for (int e = 0; e < 2; e++) {
           const int co = n0 + wn * WTN + j * 8 + tq * 2 + e;
           if (co >= g.cout) continue;
