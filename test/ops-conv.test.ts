@@ -78,6 +78,12 @@ for (const device of testDevices('conv2d')) {
     // NaN reaches exactly the outputs whose window covers it (here all four, kernel 2 with padding 1 on 2×2).
     const nan = ops.conv2d(tensor([NaN, 0, 0, 0], [1, 1, 2, 2], opts), tensor([1, 1, 1, 1], [1, 1, 2, 2], opts)).data();
     t.ok(Number.isNaN(nan[0]!), 'NaN propagates');
+    const noInput = ops.conv2d(zeros([1, 0, 2, 2], opts), zeros([2, 0, 1, 1], opts), { bias: tensor([1, 2], [2], opts) });
+    t.same(Array.from(noInput.data()), [1, 1, 1, 1, 2, 2, 2, 2], 'no input channels: bias only');
+    t.same(ops.conv2d(zeros([0, 3, 3, 3], opts), zeros([2, 3, 3, 3], opts), { norm: { groups: 3 } }).shape, [0, 2, 1, 1]);
+    // Documented limit of the f16 operands: values beyond ±65504 overflow on the CUDA backends.
+    const huge = ops.conv2d(tensor([70000, 1], [1, 2, 1, 1], opts), tensor([1, 1], [1, 2, 1, 1], opts)).data();
+    t.equal(huge[0], half ? Infinity : 70001);
     const nanPad = Array.from(ops.conv2d(tensor([0, 0, 0, NaN], [1, 1, 2, 2], opts), tensor([1], [1, 1, 1, 1], opts),
       { padding: 1 }).data());
     t.same(nanPad.map((v) => Number.isNaN(v)), [false, false, false, false, false, false, false, false, false, false,
