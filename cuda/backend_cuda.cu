@@ -87,6 +87,7 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->launch.timestep_embedding = cuda::timestep_embedding;
   b->launch.reduce = cuda::reduce;
   b->launch.conv2d = cuda::conv2d;
+  b->launch.conv2d_half = cuda::conv2d_half;
   b->launch.conv2d_scratch_bytes = cuda::conv2d_scratch_bytes;
   b->launch.conv2d_fuses_group_norm = true;
   return b;

@@ -1,12 +1,13 @@
-// 2-D convolution (NCHW f32 in and out, groups = 1) as an implicit GEMM on the tensor cores:
+// 2-D convolution (NCHW, f32 / f16 / bf16 tensors, groups = 1) as an implicit GEMM on the tensor cores:
 //   y[img, co, oy, ox] = Σ_k A[m, k] · B[k, co] + bias[co] + residual[img, co, oy, ox]
 // with M = n·oh·ow output pixels (m = (img·oh + oy)·ow + ox), N = cout and K = kh·kw·cp taps
 // (k = (ky·kw + kx)·cp + ci; cp = cin rounded up to 8, the padding channels are zero).
 //
-// Operands: one pass per call (conv2d_layout.cu) writes the input as f16 NHWC and the weight as f16
-// [cout, kh, kw, cp] into scratch from the backend allocator; the product is f16 × f16 with f32 accumulation
-// (mma.m16n8k16), so the result is that of a naive f32-accumulating convolution of the f16-rounded inputs
-// (docs/kernels-and-simulator.md gives the tolerance). The im2col matrix A is never materialised: the tile
+// Operands: one pass per call (conv2d_layout.cu) writes the input as 16-bit NHWC and the weight as 16-bit
+// [cout, kh, kw, cp] into scratch from the backend allocator (f16, or bf16 for bf16 tensors); the product is
+// 16-bit × 16-bit with f32 accumulation (mma.m16n8k16), so for f32 tensors the result is that of a naive
+// f32-accumulating convolution of the f16-rounded inputs (docs/kernels-and-simulator.md gives the
+// tolerance); f16/bf16 tensors are staged exactly and y is rounded once from f32. The im2col matrix A is never materialised: the tile
 // loader computes, for each of its rows (pixels) and 8-wide k chunks, the input position
 // (oy·stride − pad + ky, ox·stride − pad + kx) and copies the 8 channels there with one 16-byte cp.async;
 // chunks outside the image (padding), past K or past M are zero-filled by cp.async(valid = false). B tiles
@@ -18,6 +19,7 @@
 // (16×16) and its B fragments with ldmatrix.x4 (two n8 × k16 tiles of the [n][k] B tile) and issues
 // (BM/WM/16)·(BN/WN/8) mma per 16 k. Epilogue: accumulators + bias + residual stored straight to NCHW y
 // (for one channel, the 8 row-lanes of a fragment write 8 consecutive pixels).
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -46,13 +48,30 @@ struct ConvGeom {
 
 template <int BM, int BN, int STAGES>
 constexpr size_t smem_bytes() {
-  return size_t(STAGES) * (BM + BN) * LDS * sizeof(__half);
+  return size_t(STAGES) * (BM + BN) * LDS * sizeof(uint16_t);
 }
 
-template <int BM, int BN, int WM, int WN, int STAGES>
+__device__ __forceinline__ float load_io(const void* p, int io, int64_t i) {
+  if (io == int(ConvIo::F32)) return static_cast<const float*>(p)[i];
+  const uint16_t h = static_cast<const uint16_t*>(p)[i];
+  if (io == int(ConvIo::BF16)) return __uint_as_float(uint32_t(h) << 16);
+  return __half2float(__ushort_as_half(h));
+}
+
+__device__ __forceinline__ void store_io(void* p, int io, int64_t i, float v) {
+  if (io == int(ConvIo::F32))
+    static_cast<float*>(p)[i] = v;
+  else if (io == int(ConvIo::BF16))
+    static_cast<uint16_t*>(p)[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+  else
+    static_cast<uint16_t*>(p)[i] = __half_as_ushort(__float2half_rn(v));
+}
+
+// BF16: the staged operands are bf16 (bf16 tensors), else f16. io: storage of bias, residual and y.
+template <int BM, int BN, int WM, int WN, int STAGES, bool BF16>
 __global__ void __launch_bounds__(WM* WN * 32)
-    conv2d_tc_kernel(ConvGeom g, const __half* xh, const __half* wh, const float* bias, const float* residual,
-                     float* y) {
+    conv2d_tc_kernel(ConvGeom g, const uint16_t* xh, const uint16_t* wh, const void* bias, const void* residual,
+                     void* y, int io) {
   constexpr int T = WM * WN * 32;
   constexpr int WTM = BM / WM, WTN = BN / WN;  // warp tile
   constexpr int MI = WTM / 16, NI = WTN / 8;
@@ -61,7 +80,7 @@ __global__ void __launch_bounds__(WM* WN * 32)
   static_assert(MI >= 1 && NI >= 2 && NI % 2 == 0, "warp tile must be a multiple of 16×16");
   static_assert(A_ITERS >= 1 && B_ITERS >= 1 && BM * (BK / 8) % T == 0 && BN * (BK / 8) % T == 0,
                 "tile loads must divide evenly among the threads");
-  HGC_DYN_SMEM(__half, smem);
+  HGC_DYN_SMEM(uint16_t, smem);
 
   const int tid = threadIdx.x, lane = int(prims::lane_id()), warp = int(prims::warp_id());
   const int wm = warp / WN, wn = warp % WN;
@@ -84,8 +103,8 @@ __global__ void __launch_bounds__(WM* WN * 32)
   }
 
   auto load_tile = [&](int stage, int k0) {
-    __half* As = smem + size_t(stage) * (BM + BN) * LDS;
-    __half* Bs = As + BM * LDS;
+    uint16_t* As = smem + size_t(stage) * (BM + BN) * LDS;
+    uint16_t* Bs = As + BM * LDS;
     const int k = k0 + kc * 8;
     const bool k_ok = k < g.K;
     const int tap = k / g.cp, ci = k - tap * g.cp, ky = tap / g.kw, kx = tap - ky * g.kw;
@@ -93,7 +112,7 @@ __global__ void __launch_bounds__(WM* WN * 32)
     for (int i = 0; i < A_ITERS; i++) {
       const int row = tid / (BK / 8) + i * ROW_STEP, iy = a_iy[i] + ky, ix = a_ix[i] + kx;
       const bool ok = a_ok[i] && k_ok && unsigned(iy) < unsigned(g.h) && unsigned(ix) < unsigned(g.w);
-      const __half* src = ok ? xh + a_base[i] + (int64_t(iy) * g.w + ix) * g.cp + ci : xh;
+      const uint16_t* src = ok ? xh + a_base[i] + (int64_t(iy) * g.w + ix) * g.cp + ci : xh;
       prims::cp_async_16(As + row * LDS + kc * 8, src, ok);
     }
     HGC_UNROLL
@@ -126,8 +145,8 @@ __global__ void __launch_bounds__(WM* WN * 32)
     if (next < KT) load_tile(next % STAGES, next * BK);
     prims::cp_async_commit();
 
-    const __half* As = smem + size_t(kt % STAGES) * (BM + BN) * LDS;
-    const __half* Bs = As + BM * LDS;
+    const uint16_t* As = smem + size_t(kt % STAGES) * (BM + BN) * LDS;
+    const uint16_t* Bs = As + BM * LDS;
     HGC_UNROLL
     for (int ks = 0; ks < BK; ks += 16) {
       uint32_t a[MI][4], b[NI][2];
@@ -146,7 +165,12 @@ __global__ void __launch_bounds__(WM* WN * 32)
       HGC_UNROLL
       for (int i = 0; i < MI; i++)
         HGC_UNROLL
-        for (int j = 0; j < NI; j++) prims::mma_m16n8k16_f16(acc[i][j], a[i], b[j], acc[i][j]);
+        for (int j = 0; j < NI; j++) {
+          if (BF16)
+            prims::mma_m16n8k16_bf16(acc[i][j], a[i], b[j], acc[i][j]);
+          else
+            prims::mma_m16n8k16_f16(acc[i][j], a[i], b[j], acc[i][j]);
+        }
     }
   }
   prims::cp_async_wait_all();  // nothing useful is pending, but no copy may outlive the block
@@ -168,9 +192,9 @@ __global__ void __launch_bounds__(WM* WN * 32)
           if (co >= g.cout) continue;
           const int64_t idx = (int64_t(img) * g.cout + co) * P + pix;
           float v = acc[i][j][hi * 2 + e];
-          if (bias) v += bias[co];
-          if (residual) v += residual[idx];
-          y[idx] = v;
+          if (bias) v += load_io(bias, io, co);
+          if (residual) v += load_io(residual, io, idx);
+          store_io(y, io, idx, v);
         }
       }
     }
@@ -178,33 +202,32 @@ __global__ void __launch_bounds__(WM* WN * 32)
 }
 
 template <int BM, int BN, int WM, int WN, int STAGES>
-void run_conv(const char* name, const ConvGeom& g, const __half* xh, const __half* wh, const Conv2dArgs& a) {
+void run_conv(const char* name, const ConvGeom& g, const uint16_t* xs, const uint16_t* ws, const ConvCall& c) {
   const dim3 grid(unsigned((g.M + BM - 1) / BM), unsigned((g.cout + BN - 1) / BN));
-  launch(name, conv2d_tc_kernel<BM, BN, WM, WN, STAGES>, grid, dim3(WM * WN * 32), smem_bytes<BM, BN, STAGES>(),
-         nullptr, g, xh, wh, a.bias, a.residual, a.y);
+  constexpr size_t smem = smem_bytes<BM, BN, STAGES>();
+  if (c.io == ConvIo::BF16)
+    launch(name, conv2d_tc_kernel<BM, BN, WM, WN, STAGES, true>, grid, dim3(WM * WN * 32), smem, nullptr, g, xs, ws,
+           c.bias, c.residual, c.y, int(c.io));
+  else
+    launch(name, conv2d_tc_kernel<BM, BN, WM, WN, STAGES, false>, grid, dim3(WM * WN * 32), smem, nullptr, g, xs, ws,
+           c.bias, c.residual, c.y, int(c.io));
 }
 
 struct Sizes {
-  int64_t cp, k, xh_bytes, wh_bytes;
+  int64_t cp, k, xs_bytes, ws_bytes;
 };
 
-Sizes sizes_of(const Conv2dArgs& a) {
+Sizes sizes_of(const Conv2dSizes& a) {
   Sizes s;
   s.cp = conv2d_padded_channels(a.cin);
   s.k = a.kh * a.kw * s.cp;
-  s.xh_bytes = a.n * a.h * a.w * s.cp * 2;  // a multiple of 16, so wh stays 16-byte aligned
-  s.wh_bytes = a.cout * s.k * 2;
+  s.xs_bytes = a.n * a.h * a.w * s.cp * 2;  // a multiple of 16, so ws stays 16-byte aligned
+  s.ws_bytes = a.cout * s.k * 2;
   return s;
 }
 
-}  // namespace
-
-int64_t conv2d_scratch_bytes(const Conv2dArgs& a) {
-  const Sizes s = sizes_of(a);
-  return s.xh_bytes + s.wh_bytes + conv2d_norm_stats_bytes(a);
-}
-
-void conv2d(const Conv2dArgs& a) {
+void run(const ConvCall& c) {
+  const Conv2dSizes& a = c.sizes;
   const Sizes s = sizes_of(a);
   constexpr int64_t kMaxInt = 0x7fffffff;
   // The kernel indexes pixels, channels and taps in 32 bits (addresses are 64-bit); grids are ≤ 65535 in y/z.
@@ -212,13 +235,13 @@ void conv2d(const Conv2dArgs& a) {
             a.cout <= 64 * 65535 && s.cp <= 32 * 65535 && a.n * a.norm_groups <= kMaxInt,
         ErrorCode::Shape, "conv2d on the cuda backend: sizes exceed its 32-bit indexing (n ", a.n, ", cin ", a.cin,
         ", ", a.h, "×", a.w, ", cout ", a.cout, ")");
-  check(a.scratch != nullptr || conv2d_scratch_bytes(a) == 0, ErrorCode::Arg,
+  check(c.scratch != nullptr || conv2d_scratch_bytes(a) == 0, ErrorCode::Arg,
         "conv2d: the cuda backend needs scratch memory");
-  char* scratch = static_cast<char*>(a.scratch);
-  __half* xh = reinterpret_cast<__half*>(scratch);
-  __half* wh = reinterpret_cast<__half*>(scratch + s.xh_bytes);
-  conv2d_pack_input(a, xh, scratch + s.xh_bytes + s.wh_bytes);
-  conv2d_pack_weight(a, wh);
+  char* scratch = static_cast<char*>(c.scratch);
+  const uint16_t* xs = reinterpret_cast<const uint16_t*>(scratch);
+  const uint16_t* ws = reinterpret_cast<const uint16_t*>(scratch + s.xs_bytes);
+  conv2d_pack_input(c, scratch, scratch + s.xs_bytes + s.ws_bytes);
+  conv2d_pack_weight(c, scratch + s.xs_bytes);
 
   ConvGeom g;
   g.h = int(a.h);
@@ -235,9 +258,48 @@ void conv2d(const Conv2dArgs& a) {
   // Large tiles once there are enough pixels and channels to fill them (SD1.5's 320+ channel convolutions);
   // small tiles keep narrow or small convolutions from wasting most of each block.
   if (g.M >= 2048 && g.cout >= 128)
-    run_conv<128, 128, 2, 4, 4>("conv2d_tc_128x128", g, xh, wh, a);
+    run_conv<128, 128, 2, 4, 4>("conv2d_tc_128x128", g, xs, ws, c);
   else
-    run_conv<64, 64, 2, 2, 3>("conv2d_tc_64x64", g, xh, wh, a);
+    run_conv<64, 64, 2, 2, 3>("conv2d_tc_64x64", g, xs, ws, c);
+}
+
+}  // namespace
+
+int64_t conv2d_scratch_bytes(const Conv2dSizes& a) {
+  const Sizes s = sizes_of(a);
+  return s.xs_bytes + s.ws_bytes + conv2d_norm_stats_bytes(a);
+}
+
+void conv2d(const Conv2dArgs& a) {
+  ConvCall c;
+  c.sizes = a;
+  c.io = ConvIo::F32;
+  c.x = a.x;
+  c.weight = a.weight;
+  c.bias = a.bias;
+  c.residual = a.residual;
+  c.y = a.y;
+  c.scratch = a.scratch;
+  c.norm_gamma = a.norm_gamma;
+  c.norm_beta = a.norm_beta;
+  c.norm_eps = a.norm_eps;
+  c.norm_silu = a.norm_silu;
+  run(c);
+}
+
+void conv2d_half(const Conv2dHalfArgs& a) {
+  check(a.dtype == DType::F16 || a.dtype == DType::BF16, ErrorCode::DType, "conv2d_half: f16 or bf16 tensors only");
+  check(a.norm_groups == 0, ErrorCode::Arg, "conv2d_half: GroupNorm is applied by the entry for 16-bit tensors");
+  ConvCall c;
+  c.sizes = a;
+  c.io = a.dtype == DType::BF16 ? ConvIo::BF16 : ConvIo::F16;
+  c.x = a.x;
+  c.weight = a.weight;
+  c.bias = a.bias;
+  c.residual = a.residual;
+  c.y = a.y;
+  c.scratch = a.scratch;
+  run(c);
 }
 
 }  // namespace hgc::cuda

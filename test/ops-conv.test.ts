@@ -90,6 +90,34 @@ for (const device of testDevices('conv2d')) {
       true, false, false, false, false, false], 'NaN stays in its own output with a 1×1 kernel and padding');
   });
 
+  t.test(`conv2d on f16 and bf16 tensors on ${device}`, async (t) => {
+    // The CUDA backends stage 16-bit tensors exactly and round y once from f32; the CPU computes in f32 and
+    // rounds once too. Both are held to a float64 convolution of the stored values (output rounding error).
+    const cases = [[2, 12, 7, 9, 33, 3, 2, 1], [1, 5, 11, 6, 3, 1, 1, 0], [2, 24, 8, 8, 40, 3, 1, 1], [1, 10, 48, 48, 136, 3, 1, 1]];
+    let seed = 700;
+    for (const [n, cin, h, w, cout, k, stride, pad] of cases as [number, number, number, number, number, number, number, number][]) {
+      const x = randomArray(n * cin * h * w, seed++), wt = randomArray(cout * cin * k * k, seed++), b = randomArray(cout, seed++);
+      const shape = refConv2d([], [], [n, 0, h, w], [cout, 0, k, k], stride, pad).shape;
+      const res = randomArray(shape.reduce((p, d) => p * d, 1), seed++);
+      for (const dtype of ['f16', 'bf16'] as const) {
+        const X = tensor(x, [n, cin, h, w], opts).cast(dtype), W = tensor(wt, [cout, cin, k, k], opts).cast(dtype);
+        const B = tensor(b, [cout], opts).cast(dtype), R = tensor(res, shape, opts).cast(dtype);
+        const y = ops.conv2d(X, W, { stride, padding: pad, bias: B, residual: R });
+        t.equal(y.dtype, dtype);
+        const f32 = (v: typeof X) => v.cast('f32').data() as Float32Array;
+        const ref = refConv2d(f32(X), f32(W), [n, cin, h, w], [cout, cin, k, k], stride, pad, f32(B), f32(R));
+        const err = normError(f32(y), ref.out);
+        const label = `${dtype} ${[n, cin, h, w, cout, k, stride, pad].join(',')}`;
+        t.ok(err < (dtype === 'f16' ? 1e-3 : 8e-3), `${label}: error ${err}`);
+        if (half && dtype === 'f16') {  // the same products and sums as the f32 path on f16-valued inputs
+          const via32 = ops.conv2d(X.cast('f32'), W.cast('f32'), { stride, padding: pad, bias: B.cast('f32'), residual: R.cast('f32') });
+          const got = f32(y), want = via32.cast('f16').cast('f32').data() as Float32Array;
+          t.equal(got.findIndex((v, i) => !Object.is(v, want[i])), -1, `${label}: identical to the f32 path rounded to f16`);
+        }
+      }
+    }
+  });
+
   t.test(`conv2d with GroupNorm (+ SiLU) of the input on ${device}`, async (t) => {
     const cases = [
       // [n, cin, h, w, cout, k, stride, pad, groups, silu, affine]

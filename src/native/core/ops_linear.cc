@@ -103,45 +103,66 @@ Tensor op_conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
     plain.norm_groups = 0;
     return op_conv2d(xn, w, plain);
   }
+  auto describe = [&](Conv2dSizes& c) {
+    c.n = x.shape[0];
+    c.cin = x.shape[1];
+    c.h = h;
+    c.w = wd;
+    c.cout = w.shape[0];
+    c.kh = kh;
+    c.kw = kw;
+    c.stride = o.stride;
+    c.pad = o.padding;
+    c.oh = oh;
+    c.ow = ow;
+    c.norm_groups = norm ? o.norm_groups : 0;
+  };
+  // Backend scratch for the launcher, when it asks for some.
+  std::optional<Tensor> scratch;
+  auto scratch_for = [&](const Conv2dSizes& c) -> void* {
+    if (!be.launch.conv2d_scratch_bytes) return nullptr;
+    scratch = empty_tensor(be, Shape{(be.launch.conv2d_scratch_bytes(c) + 3) / 4}, DType::F32);
+    return scratch->raw();
+  };
+
+  // 16-bit tensors go straight to a backend's 16-bit launcher when it has one (no f32 round trip).
+  if (dt != DType::F32 && be.launch.conv2d_half && !norm) {
+    Tensor out = empty_tensor(be, out_shape, dt);
+    if (out.numel() == 0) return out;
+    Conv2dHalfArgs c;
+    describe(c);
+    c.dtype = dt;
+    c.x = x.raw();
+    c.weight = w.raw();
+    c.bias = o.bias ? o.bias->raw() : nullptr;
+    c.residual = o.residual ? o.residual->raw() : nullptr;
+    c.y = out.raw();
+    c.scratch = scratch_for(c);
+    be.launch.conv2d_half(c);
+    return out;
+  }
+
   Tensor xf = to_f32(x), wf = to_f32(w);
-  std::optional<Tensor> gammaf, betaf;
-  if (norm && o.norm_weight) gammaf = to_f32(*o.norm_weight);
-  if (norm && o.norm_bias) betaf = to_f32(*o.norm_bias);
-  std::optional<Tensor> biasf, resf;
+  std::optional<Tensor> biasf, resf, gammaf, betaf;
   if (o.bias) biasf = to_f32(*o.bias);
   if (o.residual) resf = to_f32(*o.residual);
+  if (norm && o.norm_weight) gammaf = to_f32(*o.norm_weight);
+  if (norm && o.norm_bias) betaf = to_f32(*o.norm_bias);
   Tensor out = empty_tensor(be, out_shape, DType::F32);
+  if (out.numel() == 0) return from_f32(out, dt);
   Conv2dArgs c;
-  c.n = x.shape[0];
-  c.cin = x.shape[1];
-  c.h = h;
-  c.w = wd;
-  c.cout = w.shape[0];
-  c.kh = kh;
-  c.kw = kw;
-  c.stride = o.stride;
-  c.pad = o.padding;
-  c.oh = oh;
-  c.ow = ow;
+  describe(c);
   c.x = xf.f32();
   c.weight = wf.f32();
   c.bias = biasf ? biasf->f32() : nullptr;
   c.residual = resf ? resf->f32() : nullptr;
   c.y = out.f32();
-  if (norm) {
-    c.norm_groups = o.norm_groups;
-    c.norm_gamma = gammaf ? gammaf->f32() : nullptr;
-    c.norm_beta = betaf ? betaf->f32() : nullptr;
-    c.norm_eps = o.norm_eps;
-    c.norm_silu = o.norm_silu;
-  }
-  std::optional<Tensor> scratch;
-  if (be.launch.conv2d_scratch_bytes && out.numel() > 0) {
-    const int64_t bytes = be.launch.conv2d_scratch_bytes(c);
-    scratch = empty_tensor(be, Shape{(bytes + 3) / 4}, DType::F32);
-    c.scratch = scratch->raw();
-  }
-  if (out.numel() > 0) conv(c);
+  c.norm_gamma = gammaf ? gammaf->f32() : nullptr;
+  c.norm_beta = betaf ? betaf->f32() : nullptr;
+  c.norm_eps = o.norm_eps;
+  c.norm_silu = o.norm_silu;
+  c.scratch = scratch_for(c);
+  conv(c);
   return from_f32(out, dt);
 }
 
