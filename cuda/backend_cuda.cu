@@ -9,6 +9,7 @@
 
 #include "hgc/backend.h"
 #include "attention.cuh"
+#include "conv2d.cuh"
 #include "elementwise.cuh"
 #include "gemm.cuh"
 #include "launch.cuh"
@@ -91,6 +92,10 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->launch.reduce = cuda::reduce;
   b->launch.gemm = cuda::gemm;
   b->launch.gemm_half = cuda::gemm_half;
+  b->launch.conv2d = cuda::conv2d;
+  b->launch.conv2d_half = cuda::conv2d_half;
+  b->launch.conv2d_scratch_bytes = cuda::conv2d_scratch_bytes;
+  b->launch.conv2d_fuses_group_norm = true;
   return b;
 }
 

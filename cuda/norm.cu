@@ -18,15 +18,6 @@ namespace {
 constexpr int64_t kWarpRowMax = 1024;
 constexpr int kWarpRowThreads = 128;  // four rows per block
 
-__device__ __forceinline__ float silu(float v) { return v / (1.0f + expf(-v)); }
-
-__device__ __forceinline__ float group_norm_value(float v, const RowMoments& m, const float* gamma, const float* beta,
-                                                  int64_t c, bool silu_after) {
-  const float a = gamma ? m.rstd * gamma[c] : m.rstd, b = beta ? beta[c] : 0.0f;
-  const float r = m.centre(v) * a + b;
-  return silu_after ? silu(r) : r;
-}
-
 __global__ void group_norm_kernel(const float* x, const float* gamma, const float* beta, float* y, int64_t groups_total,
                                   int64_t groups, int64_t per_group, int64_t spatial, float eps, bool silu_after,
                                   bool vec) {

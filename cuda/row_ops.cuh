@@ -89,4 +89,15 @@ __device__ __forceinline__ RowMoments row_moments(const float* x, int64_t len, i
   return RowMoments{s.m0, c, 1.0f / sqrtf(var + eps)};
 }
 
+__device__ __forceinline__ float silu(float v) { return v / (1.0f + expf(-v)); }
+
+// One GroupNorm output: x̂·gamma[c] + beta[c], then SiLU when asked (norm.cu, and the convolution's fused
+// input pass in conv2d_layout.cu).
+__device__ __forceinline__ float group_norm_value(float v, const RowMoments& m, const float* gamma, const float* beta,
+                                                  int64_t c, bool silu_after) {
+  const float a = gamma ? m.rstd * gamma[c] : m.rstd, b = beta ? beta[c] : 0.0f;
+  const float r = m.centre(v) * a + b;
+  return silu_after ? silu(r) : r;
+}
+
 }  // namespace hgc::cuda

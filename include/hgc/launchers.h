@@ -31,6 +31,13 @@ struct Launchers {
   void (*upsample2x)(const Upsample2xArgs&) = nullptr;
   void (*timestep_embedding)(const TimestepEmbeddingArgs&) = nullptr;
   double (*reduce)(const ReduceArgs&) = nullptr;
+
+  // Scratch bytes `conv2d` / `conv2d_half` need in their args' scratch (null: none).
+  int64_t (*conv2d_scratch_bytes)(const Conv2dSizes&) = nullptr;
+  // f16/bf16 tensors without the f32 round trip (optional: without it the entry converts to f32 and back).
+  void (*conv2d_half)(const Conv2dHalfArgs&) = nullptr;
+  // Whether `conv2d` applies Conv2dArgs' GroupNorm (+ SiLU) itself.
+  bool conv2d_fuses_group_norm = false;
 };
 
 }  // namespace hgc

@@ -43,14 +43,38 @@ struct GemmHalfArgs : GemmArgsOf<void> {
 };
 
 // y = conv(x, w) + bias + residual, NCHW. x [n, cin, h, w], w [cout, cin, kh, kw], y [n, cout, oh, ow],
-// oh = (h + 2*pad - kh) / stride + 1. bias [cout] and residual (y's shape) are nullable.
-struct Conv2dArgs {
+// oh = (h + 2*pad - kh) / stride + 1. bias [cout] and residual (y's shape) are nullable; residual never
+// aliases y. `scratch` is Launchers::conv2d_scratch_bytes(sizes) bytes of the backend's memory (16-byte
+// aligned), allocated by the entry through the backend allocator when the backend asks for it (the CPU does not).
+struct Conv2dSizes {
   int64_t n = 0, cin = 0, h = 0, w = 0, cout = 0, kh = 0, kw = 0, stride = 1, pad = 0, oh = 0, ow = 0;
+  // Optional GroupNorm (+ SiLU) of x before the convolution, y = conv(silu(group_norm(x))) + bias + residual,
+  // for backends with Launchers::conv2d_fuses_group_norm (the entry runs group_norm first for the others, and
+  // always for Conv2dHalfArgs): norm_groups > 0 enables it.
+  int64_t norm_groups = 0;
+};
+struct Conv2dArgs : Conv2dSizes {
   const float* x = nullptr;
   const float* weight = nullptr;
   const float* bias = nullptr;
   const float* residual = nullptr;
   float* y = nullptr;
+  void* scratch = nullptr;
+  const float* norm_gamma = nullptr;  // [cin], nullable
+  const float* norm_beta = nullptr;   // [cin], nullable
+  float norm_eps = 1e-5f;
+  bool norm_silu = false;
+};
+// The same convolution with x, weight, bias, residual and y all stored as f16 or bf16 (`dtype`); the
+// launcher accumulates and adds bias and residual in f32 and rounds once when storing y. norm_groups is 0.
+struct Conv2dHalfArgs : Conv2dSizes {
+  DType dtype = DType::F16;
+  const void* x = nullptr;
+  const void* weight = nullptr;
+  const void* bias = nullptr;
+  const void* residual = nullptr;
+  void* y = nullptr;
+  void* scratch = nullptr;
 };
 
 // Multi-head scaled dot-product attention. q [batch, n, heads*head_dim], k and v [batch, m, heads*head_dim],

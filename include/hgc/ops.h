@@ -39,6 +39,12 @@ struct Conv2dOptions {
   int64_t stride = 1, padding = 0;
   const Tensor* bias = nullptr;
   const Tensor* residual = nullptr;
+  // GroupNorm (+ SiLU) of x before the convolution when norm_groups > 0 (fused where the backend can).
+  int64_t norm_groups = 0;
+  const Tensor* norm_weight = nullptr;
+  const Tensor* norm_bias = nullptr;
+  float norm_eps = 1e-5f;
+  bool norm_silu = false;
 };
 Tensor op_conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o);
 

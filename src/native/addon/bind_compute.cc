@@ -59,6 +59,14 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     c.padding = opt_int(o, "padding", "conv2d", 0, 1 << 20).value_or(0);
     c.bias = opt_tensor(o, "bias", "conv2d");
     c.residual = opt_tensor(o, "residual", "conv2d");
+    if (o.Has("norm") && !o.Get("norm").IsUndefined()) {
+      Napi::Object n = read_options(o.Get("norm"), "conv2d norm");
+      c.norm_groups = read_int(n.Get("groups"), "conv2d: norm.groups", 1, kMaxElements);
+      c.norm_weight = opt_tensor(n, "weight", "conv2d norm");
+      c.norm_bias = opt_tensor(n, "bias", "conv2d norm");
+      c.norm_eps = opt_float(n, "eps", "conv2d norm", 1e-5f);
+      c.norm_silu = opt_bool(n, "silu", "conv2d norm");
+    }
     return TensorHandle::Wrap(info.Env(), op_conv2d(x, w, c));
   });
 }

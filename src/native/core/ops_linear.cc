@@ -87,8 +87,8 @@ Tensor op_matmul(const Tensor& a, const Tensor& b, const MatmulOptions& o) {
 }
 
 Tensor op_conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
-  Backend& be = common_backend("conv2d", {&x, &w, o.bias, o.residual});
-  DType dt = common_dtype("conv2d", {&x, &w, o.bias, o.residual});
+  Backend& be = common_backend("conv2d", {&x, &w, o.bias, o.residual, o.norm_weight, o.norm_bias});
+  DType dt = common_dtype("conv2d", {&x, &w, o.bias, o.residual, o.norm_weight, o.norm_bias});
   check(x.shape.size() == 4, ErrorCode::Shape, "conv2d: input must be [N, C, H, W], got ", shape_str(x.shape));
   check(w.shape.size() == 4, ErrorCode::Shape, "conv2d: weight must be [Cout, Cin, kh, kw], got ", shape_str(w.shape));
   check(x.shape[1] == w.shape[1], ErrorCode::Shape, "conv2d: input has ", x.shape[1], " channels ",
@@ -107,30 +107,82 @@ Tensor op_conv2d(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
   if (o.residual)
     check(o.residual->shape == out_shape, ErrorCode::Shape, "conv2d: residual shape ", shape_str(o.residual->shape),
           " should equal the output shape ", shape_str(out_shape));
+  const bool norm = o.norm_groups > 0;
+  if (norm) {
+    check(x.shape[1] % o.norm_groups == 0, ErrorCode::Arg, "conv2d: ", x.shape[1], " input channels of ",
+          shape_str(x.shape), " do not split into ", o.norm_groups, " GroupNorm groups");
+    for (const Tensor* p : {o.norm_weight, o.norm_bias})
+      if (p)
+        check(p->shape == Shape{x.shape[1]}, ErrorCode::Shape, "conv2d: GroupNorm parameter shape ", shape_str(p->shape),
+              " should be [", x.shape[1], "]");
+  }
   auto conv = require_launcher(be.launch.conv2d, "conv2d", be);
+  if (norm && !be.launch.conv2d_fuses_group_norm) {  // unfused: normalise first, then convolve
+    Tensor xn = op_group_norm(x, o.norm_groups, o.norm_weight, o.norm_bias, o.norm_eps, o.norm_silu);
+    Conv2dOptions plain = o;
+    plain.norm_groups = 0;
+    return op_conv2d(xn, w, plain);
+  }
+  auto describe = [&](Conv2dSizes& c) {
+    c.n = x.shape[0];
+    c.cin = x.shape[1];
+    c.h = h;
+    c.w = wd;
+    c.cout = w.shape[0];
+    c.kh = kh;
+    c.kw = kw;
+    c.stride = o.stride;
+    c.pad = o.padding;
+    c.oh = oh;
+    c.ow = ow;
+    c.norm_groups = norm ? o.norm_groups : 0;
+  };
+  // Backend scratch for the launcher, when it asks for some.
+  std::optional<Tensor> scratch;
+  auto scratch_for = [&](const Conv2dSizes& c) -> void* {
+    if (!be.launch.conv2d_scratch_bytes) return nullptr;
+    scratch = empty_tensor(be, Shape{(be.launch.conv2d_scratch_bytes(c) + 3) / 4}, DType::F32);
+    return scratch->raw();
+  };
+
+  // 16-bit tensors go straight to a backend's 16-bit launcher when it has one (no f32 round trip).
+  if (dt != DType::F32 && be.launch.conv2d_half && !norm) {
+    Tensor out = empty_tensor(be, out_shape, dt);
+    if (out.numel() == 0) return out;
+    Conv2dHalfArgs c;
+    describe(c);
+    c.dtype = dt;
+    c.x = x.raw();
+    c.weight = w.raw();
+    c.bias = o.bias ? o.bias->raw() : nullptr;
+    c.residual = o.residual ? o.residual->raw() : nullptr;
+    c.y = out.raw();
+    c.scratch = scratch_for(c);
+    be.launch.conv2d_half(c);
+    return out;
+  }
+
   Tensor xf = to_f32(x), wf = to_f32(w);
-  std::optional<Tensor> biasf, resf;
+  std::optional<Tensor> biasf, resf, gammaf, betaf;
   if (o.bias) biasf = to_f32(*o.bias);
   if (o.residual) resf = to_f32(*o.residual);
+  if (norm && o.norm_weight) gammaf = to_f32(*o.norm_weight);
+  if (norm && o.norm_bias) betaf = to_f32(*o.norm_bias);
   Tensor out = empty_tensor(be, out_shape, DType::F32);
+  if (out.numel() == 0) return from_f32(out, dt);
   Conv2dArgs c;
-  c.n = x.shape[0];
-  c.cin = x.shape[1];
-  c.h = h;
-  c.w = wd;
-  c.cout = w.shape[0];
-  c.kh = kh;
-  c.kw = kw;
-  c.stride = o.stride;
-  c.pad = o.padding;
-  c.oh = oh;
-  c.ow = ow;
+  describe(c);
   c.x = xf.f32();
   c.weight = wf.f32();
   c.bias = biasf ? biasf->f32() : nullptr;
   c.residual = resf ? resf->f32() : nullptr;
   c.y = out.f32();
-  if (out.numel() > 0) conv(c);
+  c.norm_gamma = gammaf ? gammaf->f32() : nullptr;
+  c.norm_beta = betaf ? betaf->f32() : nullptr;
+  c.norm_eps = o.norm_eps;
+  c.norm_silu = o.norm_silu;
+  c.scratch = scratch_for(c);
+  conv(c);
   return from_f32(out, dt);
 }
 
