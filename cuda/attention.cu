@@ -40,15 +40,9 @@
 #include "hgc/error.h"
 #include "kernel_util.cuh"
 #include "launch.cuh"
+#include "mma_tile.cuh"
 #include "prims.cuh"
 
-// Fully unrolled register-tile loops (nvcc keeps the fragment arrays in registers only when every index is a
-// constant after unrolling); g++ in the simulator build needs no hint. Same definition as the GEMM's.
-#if defined(__CUDACC__) && !defined(HGC_UNROLL)
-#define HGC_UNROLL _Pragma("unroll")
-#elif !defined(HGC_UNROLL)
-#define HGC_UNROLL
-#endif
 
 namespace hgc::cuda {
 namespace {

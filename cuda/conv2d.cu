@@ -27,14 +27,8 @@
 #include "conv2d.cuh"
 #include "hgc/error.h"
 #include "launch.cuh"
+#include "mma_tile.cuh"
 #include "prims.cuh"
-
-// Fully unrolled fragment loops keep the accumulators and fragments in registers (nvcc); g++ ignores it.
-#if defined(__CUDACC__)
-#define HGC_UNROLL _Pragma("unroll")
-#else
-#define HGC_UNROLL
-#endif
 
 namespace hgc::cuda {
 namespace {
@@ -162,15 +156,7 @@ __global__ void __launch_bounds__(WM* WN * 32)
         b[j + 1][0] = r[2];
         b[j + 1][1] = r[3];
       }
-      HGC_UNROLL
-      for (int i = 0; i < MI; i++)
-        HGC_UNROLL
-        for (int j = 0; j < NI; j++) {
-          if (BF16)
-            prims::mma_m16n8k16_bf16(acc[i][j], a[i], b[j], acc[i][j]);
-          else
-            prims::mma_m16n8k16_f16(acc[i][j], a[i], b[j], acc[i][j]);
-        }
+      mma_warp_tile<BF16>(acc, a, b);
     }
   }
   prims::cp_async_wait_all();  // nothing useful is pending, but no copy may outlive the block

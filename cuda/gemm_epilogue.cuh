@@ -3,14 +3,8 @@
 // ±0 or x without overflow trouble (x / (1 + exp(-kx)) → x / inf = -0 for very negative x).
 #pragma once
 #include "hgc/op_args.h"
+#include "mma_tile.cuh"
 
-// Fully unrolled loops over register tiles (nvcc keeps an array in registers only when every index is a
-// constant after unrolling); g++ in the simulator build does not need the hint.
-#if defined(__CUDACC__) && !defined(HGC_UNROLL)
-#define HGC_UNROLL _Pragma("unroll")
-#elif !defined(HGC_UNROLL)
-#define HGC_UNROLL
-#endif
 
 namespace hgc::cuda {
 

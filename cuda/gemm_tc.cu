@@ -43,6 +43,7 @@
 #include "gemm.cuh"
 #include "gemm_epilogue.cuh"
 #include "launch.cuh"
+#include "mma_tile.cuh"
 #include "prims.cuh"
 
 namespace hgc::cuda {
@@ -234,15 +235,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_tc_kernel(
               bf[j + 1][0] = r[2];
               bf[j + 1][1] = r[3];
             }
-            HGC_UNROLL
-            for (int i = 0; i < MI; i++)
-              HGC_UNROLL
-              for (int j = 0; j < NI; j++) {
-                if (kBf16)
-                  prims::mma_m16n8k16_bf16(acc[i][j], af[i], bf[j], acc[i][j]);
-                else
-                  prims::mma_m16n8k16_f16(acc[i][j], af[i], bf[j], acc[i][j]);
-              }
+            mma_warp_tile<kBf16>(acc, af, bf);
           }
         }
         prims::cp_async_wait_all();  // only empty groups remain; drain them before the stages are reused
