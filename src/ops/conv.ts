@@ -21,7 +21,10 @@ export interface Conv2dOptions {
    * `conv2d(groupNorm(x, norm.groups, norm), weight, ...)`. The CUDA backends fuse it into the convolution's
    * input pass (the normalised tensor is never stored); the CPU runs the two ops.
    */
-  norm?: GroupNormOptions & { groups: number };
+  norm?: GroupNormOptions & {
+    /** Number of channel groups; must divide the input's channels. */
+    groups: number;
+  };
 }
 
 /** Output shape of conv2d; throws SHAPE/ARG on mismatches. */
