@@ -21,6 +21,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { devices, ops, randn, tensor, type Tensor } from '../src/index.js';
+import { attentionSection } from './gpu-attention.js';
 import { pointwiseSection } from './gpu-pointwise.js';
 import { type GpuContext, type GpuSection, maxDiff, readF32, runTorchScript, torchAvailable } from './gpu-section.js';
 
@@ -143,7 +144,7 @@ const gemmSection: GpuSection = {
 };
 
 /** The benchmark's sections, run in this order; attention, convolution etc. are added here the same way. */
-const sections: GpuSection[] = [gemmSection, pointwiseSection];
+const sections: GpuSection[] = [gemmSection, pointwiseSection, attentionSection];
 
 function argValues(flag: string): string[] {
   const out: string[] = [];

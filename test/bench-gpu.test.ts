@@ -46,3 +46,16 @@ t.test('--device cuda-sim --small --json: one well-formed row per op and dtype',
   t.equal(find(/relative L1/, 'f32').bytes, 2 * 210 * 4);  // the result is a number
   t.equal(find(/group_norm/, 'f16').shapes, '2×64×4×4, 64, 64');
 });
+
+t.test('--device cuda-sim --small --json: the attention section', { skip: sim ? false : 'cuda-sim unavailable' }, async (t) => {
+  const r = bench('--device', 'cuda-sim', '--small', '--json', '--section', 'attention');
+  t.equal(r.status, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
+  t.same(rows.map((x) => x.case), ['self 64² latents', 'self 32²', 'self 16²', 'cross 64² × 77 text tokens']);
+  for (const row of rows) {
+    t.equal(row.section, 'attention');
+    for (const k of ['ms', 'tflops', 'peakPct', 'runs']) t.ok(Number.isFinite(row[k]) && (row[k] as number) > 0, `${row.case as string} ${k}`);
+    const [, n, m, d] = /2×8 × (\d+)×(\d+) × (\d+)/.exec(row.shape as string)!.map(Number);
+    t.ok(Math.abs((row.tflops as number) - (4 * 2 * 8 * n! * m! * d!) / (row.ms as number) / 1e9) < 1e-9 * (row.tflops as number), 'flops counted as 4·B·H·N·M·d');
+  }
+});
