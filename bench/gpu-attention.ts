@@ -13,7 +13,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { ops, randn, tensor } from '../src/index.js';
-import { type GpuContext, type GpuSection, maxDiff, readF32, runTorchScript } from './gpu-section.js';
+import { addTorchColumns, type GpuContext, type GpuSection, runTorchScript, type TorchColumns, torchCells } from './gpu-section.js';
 
 const HEADS = 8;
 const F16_PEAK_TFLOPS = 989;
@@ -28,7 +28,7 @@ const cases: AttentionCase[] = [
 ];
 
 /** One row of the section's table and of --json. */
-export interface AttentionRow {
+export interface AttentionRow extends TorchColumns {
   section: 'attention';
   case: string;
   /** "B×H × N×M × d". */
@@ -38,14 +38,9 @@ export interface AttentionRow {
   ms: number;
   tflops: number;
   peakPct: number;
-  torchMs?: number;
-  /** hgc speed as % of PyTorch's: 100 · torchMs / ms. */
-  pctOfTorch?: number;
-  /** max |hgc − torch| / max |torch|. */
-  maxDiff?: number;
 }
 
-interface Measured { row: AttentionRow; y: Float32Array; spec: object }
+interface Measured { row: AttentionRow; y: Float32Array; spec: { y: string } }
 
 function timeCase(c: AttentionCase, index: number, ctx: GpuContext): Measured {
   const [n, m, d] = ctx.small ? c.small : [c.n, c.m, c.d];
@@ -93,19 +88,15 @@ export const attentionSection: GpuSection = {
     const measured = cases.map((c, i) => timeCase(c, i, ctx));
     if (ctx.dir) {
       const times = runTorchScript<{ ms: number }[]>(ctx, 'torch_ops.py', measured.map((x) => x.spec));
-      times?.forEach((t, i) => {
-        const m = measured[i]!;
-        Object.assign(m.row, { torchMs: t.ms, pctOfTorch: (100 * t.ms) / m.row.ms, maxDiff: maxDiff(m.y, readF32((m.spec as { y: string }).y)) });
-      });
+      times?.forEach((t, i) => addTorchColumns(measured[i]!.row, t.ms, measured[i]!.y, measured[i]!.spec.y));
     }
     const rows = measured.map((x) => x.row);
     if (!ctx.json) {
-      const fmt = (v: number | undefined, dd: number, unit = '') => (v === undefined ? '-' : `${v.toFixed(dd)}${unit}`);
       ctx.info('| case | shape | ms | TFLOP/s | % of H100 f16 peak | torch ms | % of torch | max diff |');
       ctx.info('|---|---|---:|---:|---:|---:|---:|---:|');
       for (const r of rows) {
         ctx.info(`| ${r.case} | ${r.shape} | ${r.ms.toFixed(4)} | ${r.tflops.toFixed(1)} | ${r.peakPct.toFixed(1)}% | ` +
-          `${fmt(r.torchMs, 4)} | ${fmt(r.pctOfTorch, 1, '%')} | ${r.maxDiff === undefined ? '-' : r.maxDiff.toExponential(1)} |`);
+          torchCells(r, 4));
       }
       ctx.info('');
     }

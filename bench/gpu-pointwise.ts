@@ -16,7 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { dtypeSize, ops, randn, tensor, type Tensor } from '../src/index.js';
-import { type GpuContext, type GpuSection, H100_HBM_GBPS, maxDiff, readF32, runTorchScript } from './gpu-section.js';
+import { addTorchColumns, type GpuContext, type GpuSection, H100_HBM_GBPS, runTorchScript, type TorchColumns, torchCells } from './gpu-section.js';
 
 type DType = 'f16' | 'f32';
 
@@ -85,7 +85,7 @@ const cases: OpCase[] = [
   },
 ];
 
-export interface PointwiseRow {
+export interface PointwiseRow extends TorchColumns {
   section: 'pointwise';
   op: string;
   dtype: DType;
@@ -98,11 +98,6 @@ export interface PointwiseRow {
   gbps: number;
   /** % of 3.35 TB/s. */
   peakPct: number;
-  torchMs?: number;
-  /** hgc speed as % of PyTorch's: 100 · torchMs / ms. */
-  pctOfTorch?: number;
-  /** max |hgc − torch| / max |torch|. */
-  maxDiff?: number;
 }
 
 interface Measured {
@@ -162,19 +157,15 @@ function compareWithTorch(measured: Measured[], ctx: GpuContext): void {
   }));
   const times = runTorchScript<{ ms: number }[]>(ctx, 'torch_ops.py', spec);
   if (!times) return;
-  measured.forEach((m, i) => {
-    const torchMs = times[i]!.ms;
-    Object.assign(m.row, { torchMs, pctOfTorch: (100 * torchMs) / m.row.ms, maxDiff: maxDiff(m.y, readF32(m.files.y)) });
-  });
+  measured.forEach((m, i) => addTorchColumns(m.row, times[i]!.ms, m.y, m.files.y));
 }
 
 function printTable(rows: PointwiseRow[], info: (line: string) => void): void {
-  const fmt = (v: number | undefined, d: number, unit = '') => (v === undefined ? '-' : `${v.toFixed(d)}${unit}`);
   info('| op | input shapes | dtype | MB moved | ms | GB/s | % of H100 HBM | torch ms | % of torch | max diff |');
   info('|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     info(`| ${r.op} | ${r.shapes} | ${r.dtype} | ${(r.bytes / 1e6).toPrecision(3)} | ${r.ms.toFixed(4)} | ${r.gbps.toFixed(0)} | ${r.peakPct.toFixed(1)}% | ` +
-      `${fmt(r.torchMs, 4)} | ${fmt(r.pctOfTorch, 1, '%')} | ${r.maxDiff === undefined ? '-' : r.maxDiff.toExponential(1)} |`);
+      torchCells(r, 4));
   }
   info('');
 }

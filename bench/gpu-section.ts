@@ -68,3 +68,25 @@ export function runTorchScript<T>(ctx: GpuContext, script: string, spec: unknown
   }
   return JSON.parse(r.stdout) as T;
 }
+
+/** The PyTorch columns of a row, filled where torch with CUDA is present. */
+export interface TorchColumns {
+  /** PyTorch's time for the same op on the same data (ms). */
+  torchMs?: number;
+  /** hgc speed as % of PyTorch's: 100 · torchMs / ms. */
+  pctOfTorch?: number;
+  /** max |hgc − torch| / max |torch|. */
+  maxDiff?: number;
+}
+
+/** Fills `row`'s PyTorch columns from torch's time and the result file its script wrote. */
+export function addTorchColumns(row: { ms: number } & TorchColumns, torchMs: number, y: Float32Array, torchResultFile: string): void {
+  Object.assign(row, { torchMs, pctOfTorch: (100 * torchMs) / row.ms, maxDiff: maxDiff(y, readF32(torchResultFile)) });
+}
+
+/** The last three cells of a table row: torch ms (with `digits` decimals), % of torch, max diff. */
+export function torchCells(r: TorchColumns, digits: number): string {
+  const ms = r.torchMs === undefined ? '-' : r.torchMs.toFixed(digits);
+  const pct = r.pctOfTorch === undefined ? '-' : `${r.pctOfTorch.toFixed(1)}%`;
+  return `${ms} | ${pct} | ${r.maxDiff === undefined ? '-' : r.maxDiff.toExponential(1)} |`;
+}

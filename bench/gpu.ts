@@ -22,8 +22,9 @@ import { performance } from 'node:perf_hooks';
 
 import { devices, ops, randn, tensor, type Tensor } from '../src/index.js';
 import { attentionSection } from './gpu-attention.js';
+import { convSection } from './gpu-conv.js';
 import { pointwiseSection } from './gpu-pointwise.js';
-import { type GpuContext, type GpuSection, maxDiff, readF32, runTorchScript, torchAvailable } from './gpu-section.js';
+import { addTorchColumns, type GpuContext, type GpuSection, runTorchScript, type TorchColumns, torchAvailable, torchCells } from './gpu-section.js';
 
 type DType = 'f16' | 'bf16' | 'f32';
 const PEAK_TFLOPS: Record<DType, number> = { f16: 989, bf16: 989, f32: 67 };
@@ -46,17 +47,12 @@ const shapes: GemmShape[] = [
   { name: 'cross k/v (768→320)', m: 154, k: 768, n: 320 },
 ];
 
-interface Row {
+interface Row extends TorchColumns {
   shape: string;
   dtype: DType;
   ms: number;
   tflops: number;
   peakPct: number;
-  torchMs?: number;
-  /** hgc speed as % of PyTorch's: 100 · torchMs / ms. */
-  pctOfTorch?: number;
-  /** max |hgc − torch| / max |torch|. */
-  maxDiff?: number;
 }
 
 interface Measured {
@@ -110,11 +106,7 @@ function compareWithTorch(measured: Measured[], ctx: GpuContext): void {
   const spec = measured.map(({ shape: s, row, runs, files }) => ({ m: s.m, k: s.k, n: s.n, dtype: row.dtype, runs, ...files }));
   const times = runTorchScript<{ ms: number }[]>(ctx, 'torch_gemm.py', spec);
   if (!times) return;
-  measured.forEach((m, i) => {
-    const torchMs = times[i]!.ms;
-    const ref = readF32(m.files.y);
-    Object.assign(m.row, { torchMs, pctOfTorch: (100 * torchMs) / m.row.ms, maxDiff: maxDiff(m.y, ref) });
-  });
+  measured.forEach((m, i) => addTorchColumns(m.row, times[i]!.ms, m.y, m.files.y));
 }
 
 const gemmSection: GpuSection = {
@@ -131,20 +123,19 @@ const gemmSection: GpuSection = {
     if (dir) compareWithTorch(measured, ctx);
     const rows = measured.map((m) => m.row);
     if (ctx.json) return rows.map((r) => ({ section: 'gemm', ...r }));
-    const fmt = (v: number | undefined, d: number, unit = '') => (v === undefined ? '-' : `${v.toFixed(d)}${unit}`);
     info('| shape | dtype | ms | TFLOP/s | % of H100 SXM peak | torch ms | % of torch | max diff |');
     info('|---|---|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       info(`| ${r.shape} | ${r.dtype} | ${r.ms.toFixed(3)} | ${r.tflops.toFixed(1)} | ${r.peakPct.toFixed(1)}% | ` +
-        `${fmt(r.torchMs, 3)} | ${fmt(r.pctOfTorch, 1, '%')} | ${r.maxDiff === undefined ? '-' : r.maxDiff.toExponential(1)} |`);
+        torchCells(r, 3));
     }
     info('');
     return rows.map((r) => ({ section: 'gemm', ...r }));
   },
 };
 
-/** The benchmark's sections, run in this order; attention, convolution etc. are added here the same way. */
-const sections: GpuSection[] = [gemmSection, pointwiseSection, attentionSection];
+/** The benchmark's sections, run in this order; a new one is added here the same way. */
+const sections: GpuSection[] = [gemmSection, pointwiseSection, attentionSection, convSection];
 
 function argValues(flag: string): string[] {
   const out: string[] = [];

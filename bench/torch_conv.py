@@ -1,4 +1,4 @@
-"""PyTorch side of `npm run bench:gpu-conv` (bench/gpu-conv.ts): times the same convolutions with
+"""PyTorch side of the conv section of `npm run bench:gpu` (bench/gpu-conv.ts): times the same convolutions with
 torch.nn.functional.conv2d (cuDNN) in f16 on channels-last tensors, on the inputs hgc used, and writes the
 result back so the two can be compared. A case with `norm` > 0 runs group_norm + SiLU first, as hgc fuses it.
 

@@ -118,12 +118,7 @@ __global__ void __launch_bounds__(WM* WN * 32)
   };
 
   float acc[MI][NI][4];
-  HGC_UNROLL
-  for (int i = 0; i < MI; i++)
-    HGC_UNROLL
-    for (int j = 0; j < NI; j++)
-      HGC_UNROLL
-      for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+  zero_warp_tile(acc);
 
   const int KT = (g.K + BK - 1) / BK;
   // Prologue: STAGES − 1 tiles in flight. Every iteration commits one group (possibly empty), so
@@ -256,16 +251,27 @@ int64_t conv2d_scratch_bytes(const Conv2dSizes& a) {
   return s.xs_bytes + s.ws_bytes + conv2d_norm_stats_bytes(a);
 }
 
-void conv2d(const Conv2dArgs& a) {
+namespace {
+
+// The fields both launchers' arguments share.
+template <typename Args>
+ConvCall call_of(const Args& a, ConvIo io) {
   ConvCall c;
   c.sizes = a;
-  c.io = ConvIo::F32;
+  c.io = io;
   c.x = a.x;
   c.weight = a.weight;
   c.bias = a.bias;
   c.residual = a.residual;
   c.y = a.y;
   c.scratch = a.scratch;
+  return c;
+}
+
+}  // namespace
+
+void conv2d(const Conv2dArgs& a) {
+  ConvCall c = call_of(a, ConvIo::F32);
   c.norm_gamma = a.norm_gamma;
   c.norm_beta = a.norm_beta;
   c.norm_eps = a.norm_eps;
@@ -276,16 +282,7 @@ void conv2d(const Conv2dArgs& a) {
 void conv2d_half(const Conv2dHalfArgs& a) {
   check(a.dtype == DType::F16 || a.dtype == DType::BF16, ErrorCode::DType, "conv2d_half: f16 or bf16 tensors only");
   check(a.norm_groups == 0, ErrorCode::Arg, "conv2d_half: GroupNorm is applied by the entry for 16-bit tensors");
-  ConvCall c;
-  c.sizes = a;
-  c.io = a.dtype == DType::BF16 ? ConvIo::BF16 : ConvIo::F16;
-  c.x = a.x;
-  c.weight = a.weight;
-  c.bias = a.bias;
-  c.residual = a.residual;
-  c.y = a.y;
-  c.scratch = a.scratch;
-  run(c);
+  run(call_of(a, a.dtype == DType::BF16 ? ConvIo::BF16 : ConvIo::F16));
 }
 
 }  // namespace hgc::cuda

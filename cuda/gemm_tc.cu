@@ -188,12 +188,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_tc_kernel(
         };
 
         float acc[MI][NI][4];
-        HGC_UNROLL
-        for (int i = 0; i < MI; i++)
-          HGC_UNROLL
-          for (int j = 0; j < NI; j++)
-            HGC_UNROLL
-            for (int r = 0; r < 4; r++) acc[i][j][r] = 0.0f;
+        zero_warp_tile(acc);
 
         for (int s = 0; s < S - 1; s++) {
           if (s < k_tiles) load_stage(s, s);

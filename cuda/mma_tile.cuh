@@ -14,6 +14,17 @@
 
 namespace hgc::cuda {
 
+// Zeroes a warp's MI × NI grid of m16n8k16 accumulator fragments.
+template <int MI, int NI>
+__device__ __forceinline__ void zero_warp_tile(float (&acc)[MI][NI][4]) {
+  HGC_UNROLL
+  for (int i = 0; i < MI; i++)
+    HGC_UNROLL
+    for (int j = 0; j < NI; j++)
+      HGC_UNROLL
+      for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+}
+
 // acc[i][j] += A_i · B_j for a warp's MI × NI grid of m16n8k16 tiles (fragments as in prims.cuh), with the
 // bf16 or f16 instruction.
 template <bool kBf16, int MI, int NI>

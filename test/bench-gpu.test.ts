@@ -15,7 +15,7 @@ t.test('bad options are usage errors', async (t) => {
   for (const [args, msg] of [
     [['--device', 'cuda-sim'], /--device cuda-sim needs --small/],
     [['--device', 'cpu', '--small'], /--device must be cuda or cuda-sim, got 'cpu'/],
-    [['--device', 'cuda-sim', '--small', '--section', 'nope'], /unknown --section nope \(sections: gemm, pointwise/],
+    [['--device', 'cuda-sim', '--small', '--section', 'nope'], /unknown --section nope \(sections: gemm, pointwise, attention, conv/],
   ] as const) {
     const r = bench(...args);
     t.equal(r.status, 2, args.join(' '));
@@ -57,5 +57,19 @@ t.test('--device cuda-sim --small --json: the attention section', { skip: sim ? 
     for (const k of ['ms', 'tflops', 'peakPct', 'runs']) t.ok(Number.isFinite(row[k]) && (row[k] as number) > 0, `${row.case as string} ${k}`);
     const [, n, m, d] = /2×8 × (\d+)×(\d+) × (\d+)/.exec(row.shape as string)!.map(Number);
     t.ok(Math.abs((row.tflops as number) - (4 * 2 * 8 * n! * m! * d!) / (row.ms as number) / 1e9) < 1e-9 * (row.tflops as number), 'flops counted as 4·B·H·N·M·d');
+  }
+});
+
+t.test('--device cuda-sim --small --json: the conv section', { skip: sim ? false : 'cuda-sim unavailable' }, async (t) => {
+  const r = bench('--device', 'cuda-sim', '--small', '--json', '--section', 'conv');
+  t.equal(r.status, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
+  t.equal(rows.length, 8);
+  for (const row of rows) {
+    t.equal(row.section, 'conv');
+    for (const k of ['ms', 'tflops', 'peakPct', 'runs']) t.ok(Number.isFinite(row[k]) && (row[k] as number) > 0, `${row.shape as string} ${k}`);
+    const [, n, cin, hw, cout, k, stride] = /(\d+)×(\d+)×(\d+)×\d+ → (\d+), (\d+)×\d+ \/ (\d+)/.exec(row.dims as string)!.map(Number);
+    const oh = Math.floor((hw! + (k! - 1) - k!) / stride!) + 1;
+    t.ok(Math.abs((row.tflops as number) - (2 * n! * cout! * oh * oh * cin! * k! * k!) / (row.ms as number) / 1e9) < 1e-9 * (row.tflops as number), 'flops counted as 2·N·Cout·OH·OW·Cin·k²');
   }
 });

@@ -3,20 +3,13 @@
 // the canonical NaN 0x7fff, as cvt.rn.f16.f32 / cvt.rn.bf16.f32 do on the GPU.
 #pragma once
 #include <cstdint>
-#include <cstring>
+
+#include "hgc/dtype.h"
 
 namespace hgc::sim {
 
-inline uint32_t float_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float bits_float(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+using hgc::f32_bits;
+using hgc::f32_from_bits;
 
 struct __half { uint16_t x; };
 struct __half2 { __half x, y; };
@@ -27,7 +20,7 @@ uint16_t f32_to_f16_rn(float f);
 float f16_to_f32(uint16_t h);
 
 inline uint16_t f32_to_bf16_rn(float f) {
-  uint32_t u = float_bits(f);
+  uint32_t u = f32_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
@@ -43,7 +36,7 @@ inline float __high2float(__half2 h) { return __half2float(h.y); }
 
 inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16{f32_to_bf16_rn(f)}; }
 inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
-inline float __bfloat162float(__nv_bfloat16 h) { return bits_float(uint32_t(h.x) << 16); }
+inline float __bfloat162float(__nv_bfloat16 h) { return f32_from_bits(uint32_t(h.x) << 16); }
 inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.x; }
 inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { return __nv_bfloat16{u}; }
 inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) {
@@ -52,10 +45,10 @@ inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) {
 inline float __low2float(__nv_bfloat162 h) { return __bfloat162float(h.x); }
 inline float __high2float(__nv_bfloat162 h) { return __bfloat162float(h.y); }
 
-inline unsigned __float_as_uint(float f) { return float_bits(f); }
-inline float __uint_as_float(unsigned u) { return bits_float(u); }
-inline int __float_as_int(float f) { return static_cast<int>(float_bits(f)); }
-inline float __int_as_float(int i) { return bits_float(static_cast<uint32_t>(i)); }
+inline unsigned __float_as_uint(float f) { return f32_bits(f); }
+inline float __uint_as_float(unsigned u) { return f32_from_bits(u); }
+inline int __float_as_int(float f) { return static_cast<int>(f32_bits(f)); }
+inline float __int_as_float(int i) { return f32_from_bits(static_cast<uint32_t>(i)); }
 
 }  // namespace hgc::sim
 

@@ -19,7 +19,7 @@ WarpArrival& arrive(WarpOp op, unsigned mask) {
 }
 
 float to_float(MmaType type, uint16_t h) {
-  return type == MmaType::F16 ? f16_to_f32(h) : bits_float(uint32_t(h) << 16);
+  return type == MmaType::F16 ? f16_to_f32(h) : f32_from_bits(uint32_t(h) << 16);
 }
 uint16_t half_of(uint32_t reg, int hi) { return static_cast<uint16_t>(hi ? reg >> 16 : reg & 0xffffu); }
 
@@ -52,9 +52,9 @@ void mma_m16n8k16(MmaType type, float d[4], const uint32_t a[4], const uint32_t 
   w.mma_type = type;
   for (int i = 0; i < 4; i++) w.in[i] = a[i];
   for (int i = 0; i < 2; i++) w.in[4 + i] = b[i];
-  for (int i = 0; i < 4; i++) w.in[6 + i] = float_bits(c[i]);
+  for (int i = 0; i < 4; i++) w.in[6 + i] = f32_bits(c[i]);
   BlockRunner::of_this_thread().wait_for_warp();
-  for (int i = 0; i < 4; i++) d[i] = bits_float(w.out[i]);
+  for (int i = 0; i < 4; i++) d[i] = f32_from_bits(w.out[i]);
 }
 
 void ldmatrix(int count, bool trans, uint32_t* r, const void* smem_row) {
@@ -128,7 +128,7 @@ void BlockRunner::execute_collective(unsigned base, unsigned lanes, const SimThr
           }
         for (int r = 0; r < 2; r++)
           for (int h = 0; h < 2; h++) B[2 * t + h + r * 8][g] = to_float(op.mma_type, half_of(w.in[4 + r], h));
-        for (int i = 0; i < 4; i++) C[g + (i >> 1) * 8][2 * t + (i & 1)] = bits_float(w.in[6 + i]);
+        for (int i = 0; i < 4; i++) C[g + (i >> 1) * 8][2 * t + (i & 1)] = f32_from_bits(w.in[6 + i]);
       }
       for (unsigned l = 0; l < 32; l++) {
         const unsigned g = l / 4, t = l % 4;
@@ -136,7 +136,7 @@ void BlockRunner::execute_collective(unsigned base, unsigned lanes, const SimThr
           unsigned row = g + (i >> 1) * 8, col = 2 * t + (i & 1);
           float acc = C[row][col];
           for (int k = 0; k < 16; k++) acc += A[row][k] * B[k][col];
-          lane(l).out[i] = float_bits(acc);
+          lane(l).out[i] = f32_bits(acc);
         }
       }
       return;
