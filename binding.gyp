@@ -16,6 +16,7 @@
         "src/native/cpu/attention.cc",
         "src/native/cpu/backend_cpu.cc",
         "src/native/cpu/conv2d.cc",
+        "src/native/cpu/conv_winograd.cc",
         "src/native/cpu/elementwise.cc",
         "src/native/cpu/fill_cast.cc",
         "src/native/cpu/gemm.cc",

@@ -43,6 +43,7 @@ std::unique_ptr<Backend> make_cpu_backend() {
   l.strided_copy = cpu::strided_copy;
   l.gemm = cpu::gemm;
   l.conv2d = cpu::conv2d;
+  l.conv2d_scratch_bytes = cpu::conv2d_scratch_bytes;
   l.attention = cpu::attention;
   l.group_norm = cpu::group_norm;
   l.layer_norm = cpu::layer_norm;

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "kernels.h"
+#include "conv_paths.h"
 #include "gemm_driver.h"
 #include "scratch.h"
 #include "thread_pool.h"
@@ -599,8 +600,14 @@ detail::PackBFn select_im2col(int64_t stride) {
 
 }  // namespace
 
+int64_t conv2d_scratch_bytes(const Conv2dSizes& s) { return winograd_scratch_bytes(s); }
+
 void conv2d(const Conv2dArgs& a) {
   if (a.n <= 0 || a.cout <= 0 || a.oh <= 0 || a.ow <= 0) return;
+  if (a.scratch && winograd_applies(a)) {
+    conv3x3_winograd(a);
+    return;
+  }
 #if HGC_CONV_X86
   if (direct_supported(a)) {
     conv3x3_direct(a);

@@ -689,6 +689,8 @@ void pack_a_panel(const float* a, int64_t lda, int64_t mc, int64_t kc, float* ds
   kernels().pack_a(a, lda, false, mc, kc, dst);
 }
 
+MicroKernelFn microkernel() { return kernels().ukr; }
+
 void gemm_ex(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a, const float* b,
              int64_t ldb, bool trans_b, PackBFn pack_b, const void* pack_ctx, float* c, int64_t ldc,
              const float* bias_n, const float* bias_m, const float* residual, int64_t ldr, Activation act,

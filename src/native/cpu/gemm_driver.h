@@ -20,4 +20,13 @@ void gemm_ex(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool 
 // Packs rows [0, mc) × k [0, kc) of a row-major A into the microkernel's MR-row sliver layout.
 void pack_a_panel(const float* a, int64_t lda, int64_t mc, int64_t kc, float* dst);
 
+// The microkernel of this CPU (AVX2+FMA or portable): C[kMicroRows × kMicroCols] (ldc) = A·B, plus C's old
+// values when `accumulate`, with A an MR-row sliver (a[p * kMicroRows + r]) and B a 16-column sliver
+// (b[p * kMicroCols + j]), p < kc. Used by conv_winograd.cc, whose transforms write both operands in these
+// layouts.
+constexpr int64_t kMicroRows = 6;
+constexpr int64_t kMicroCols = 16;
+using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+MicroKernelFn microkernel();
+
 }  // namespace hgc::cpu::detail

@@ -13,10 +13,13 @@ using hgc::Activation;
 using hgc::AttentionArgs;
 using hgc::AttentionMode;
 using hgc::Conv2dArgs;
+using hgc::Conv2dSizes;
 using hgc::GemmArgs;
 
 void gemm(const GemmArgs& args);
 void conv2d(const Conv2dArgs& args);
+// Backend scratch conv2d wants in args.scratch for these sizes (its Winograd path), 0 for none.
+int64_t conv2d_scratch_bytes(const Conv2dSizes& sizes);
 void attention(const AttentionArgs& args);
 
 }  // namespace hgc::cpu
