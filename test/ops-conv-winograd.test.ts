@@ -8,13 +8,13 @@ import { ops, tensor } from '../dist/src/index.js';
 import { normError, randomArray, refConv2d } from './helpers/reference';
 
 const CASES: [number, number, number, number, number, number][] = [
-  // [n, cin, h, w, cout, pad]
+  // [n, cin, h, w, cout, pad]; every case has at least 32 output tiles (below that the direct kernel runs)
   [2, 17, 9, 11, 19, 1],
-  [1, 16, 5, 7, 16, 0],
-  [1, 20, 6, 5, 23, 2],
-  [1, 400, 6, 7, 20, 1],
-  [1, 24, 4, 4, 250, 1],
-  [3, 16, 3, 2, 18, 1],
+  [1, 16, 13, 15, 16, 0],
+  [1, 20, 10, 9, 23, 2],
+  [2, 400, 7, 8, 20, 1],
+  [1, 24, 12, 12, 250, 1],
+  [3, 16, 7, 6, 18, 1],
   [1, 16, 76, 1022, 16, 1],  // 38 tile rows of 511 tiles: more than one block of tile rows
 ];
 
@@ -38,21 +38,33 @@ t.test('Winograd 3×3 convolution on cpu against float64', async (t) => {
   }
 });
 
-t.test('Winograd path: a NaN input reaches at least its exact window and stays local', async (t) => {
+/** Which outputs of channel 0 are NaN / ±Inf for a single non-finite input at (5, 6) of channel 3. */
+function nonFinite(value: number): { nan: Set<string>; inf: Set<string> } {
   const [c, h, w] = [16, 12, 12];
   const x = randomArray(c * h * w, 77);
-  x[3 * h * w + 5 * w + 6] = NaN;  // channel 3, row 5, column 6
+  x[3 * h * w + 5 * w + 6] = value;
   const y = ops.conv2d(tensor(x, [1, c, h, w]), tensor(randomArray(c * c * 9, 78), [c, c, 3, 3]), { padding: 1 }).data();
-  for (let co = 0; co < c; co++) {
-    for (let oy = 0; oy < h; oy++) {
-      for (let ox = 0; ox < w; ox++) {
-        const v = y[(co * h + oy) * w + ox]!;
-        const dy = Math.abs(oy - 5), dx = Math.abs(ox - 6);
-        // Exact window: outputs within 1 pixel see the NaN. Tiles are 2×2, so the spread is at most 2 pixels.
-        if (dy <= 1 && dx <= 1 && !Number.isNaN(v)) t.fail(`output ${co},${oy},${ox} lost the NaN`);
-        if ((dy > 2 || dx > 2) && !Number.isFinite(v)) t.fail(`output ${co},${oy},${ox} is ${v}, far from the NaN`);
-      }
+  const nan = new Set<string>(), inf = new Set<string>();
+  for (let oy = 0; oy < h; oy++) {
+    for (let ox = 0; ox < w; ox++) {
+      const v = y[oy * w + ox]!;
+      if (Number.isNaN(v)) nan.add(`${oy},${ox}`);
+      else if (!Number.isFinite(v)) inf.add(`${oy},${ox}`);
     }
   }
-  t.pass('checked every output');
+  return { nan, inf };
+}
+
+const window = new Set<string>();
+for (let oy = 4; oy <= 6; oy++) for (let ox = 5; ox <= 7; ox++) window.add(`${oy},${ox}`);
+
+t.test('Winograd path: non-finite inputs stay in their exact 3×3 window', async (t) => {
+  const nan = nonFinite(NaN);
+  t.same([...nan.nan].sort(), [...window].sort(), 'a NaN reaches exactly the outputs whose window covers it');
+  t.equal(nan.inf.size, 0);
+  const inf = nonFinite(Infinity);
+  t.same([...inf.nan, ...inf.inf].sort(), [...window].sort(), 'an infinity stays in its window');
+  // Documented difference from direct convolution (which gives ±Inf in all 9): ∞ − ∞ inside the transforms
+  // makes some of them NaN. This also shows that the Winograd path ran.
+  t.ok(inf.nan.size > 0, `${inf.nan.size} of the 9 window outputs are NaN`);
 });

@@ -12,8 +12,9 @@
 //      bias and residual while M is still in cache. Each thread owns its U and M, so U never goes to
 //      memory in full, and no operand is packed.
 // Rounding: the transforms add a few ulps per tile (sums of up to 9 terms), well inside f32 accuracy.
-// Non-finite inputs: a NaN or Inf reaches every output of the 2×2 tiles whose 4×4 patch contains it (one
-// pixel beyond the exact 3×3 window), and infinities may come back as NaN (∞ − ∞ in the transforms).
+// Non-finite inputs: the transforms only add and subtract the terms with nonzero coefficients, so a NaN
+// reaches exactly the outputs whose 3×3 window covers it, as in direct convolution; an infinity stays in
+// that window too but may come out as NaN there (∞ − ∞ inside the transforms).
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -43,6 +44,9 @@ constexpr int64_t kBlockBytes = 48ll << 20;   // V + every thread's M for one bl
 constexpr int64_t kTaskRows = 120;            // nominal output channels per task (the GEMM's L2 block)
 constexpr int64_t kKc = 384;                  // channels per GEMM k step: a 16-column B sliver stays in L1
 constexpr int64_t kMinChannels = 16;          // below this the transforms cost more than they save
+// The weight transform costs about as much as ~25 tiles' worth of GEMM per channel pair; with fewer tiles
+// (e.g. one 8×8 image) the direct kernel is faster.
+constexpr int64_t kMinTiles = 32;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -327,7 +331,7 @@ void for_each_item(int slots, int64_t n, const F& body) {
 bool winograd_applies(const Conv2dSizes& s) {
   return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.norm_groups == 0 && s.cin >= kMinChannels &&
          s.cout >= kMinChannels && s.n > 0 && s.oh == s.h + 2 * s.pad - 2 && s.ow == s.w + 2 * s.pad - 2 &&
-         s.oh >= 2 && s.ow >= 2;
+         s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2) >= kMinTiles;
 }
 
 int64_t winograd_scratch_bytes(const Conv2dSizes& s) {
