@@ -1,8 +1,8 @@
 /**
  * CPU benchmark: hgc against ONNX Runtime (CPU EP, same thread count) on Stable Diffusion-sized kernels.
  * `npm run bench:cpu` prints a table; `npm run bench:cpu -- --json` prints only a JSON array of rows on stdout
- * (machine facts and progress then go to stderr). `--only <text>` runs just the cases whose name contains the text
- * (the GEMM probe always runs: the peak check needs it).
+ * (machine facts and progress then go to stderr). `--filter REGEX` runs just the cases whose name matches, as
+ * `hgc bench --filter` does (the GEMM probe always runs: the peak check needs it).
  */
 import { numThreads } from '../src/index.js';
 import { cases, gemmProbe } from './cases.js';
@@ -10,8 +10,8 @@ import { copyBandwidth, cpuInfo, measureClockGHz, theoreticalPeak } from './mach
 import { type Limits, type Ort, type Row, runCase } from './runner.js';
 
 const json = process.argv.includes('--json');
-const onlyAt = process.argv.indexOf('--only');
-const only = onlyAt >= 0 ? process.argv[onlyAt + 1] ?? '' : '';
+const filterAt = process.argv.indexOf('--filter');
+const filter = new RegExp(filterAt >= 0 ? process.argv[filterAt + 1] ?? '' : '');
 const info = (line: string): void => void (json ? process.stderr : process.stdout).write(`${line}\n`);
 
 function loadOrt(): Ort | string {
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const limits: Limits = { threads, peakGflops: peak.gflops, copyGbps };
 
   const rows: Row[] = [];
-  for (const c of [gemmProbe, ...cases.filter((k) => k.name.includes(only))]) {
+  for (const c of [gemmProbe, ...cases.filter((k) => filter.test(k.name))]) {
     process.stderr.write(`running ${c.name}...\n`);
     rows.push(await runCase(c, ort, limits));
   }
