@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "conv_paths.h"
 #include "gemm_driver.h"
@@ -43,7 +45,10 @@ constexpr int64_t kXi = 16;                   // transformed positions per tile
 constexpr int64_t kBlockBytes = 48ll << 20;   // V + every thread's M for one block of tile rows
 constexpr int64_t kTaskRows = 120;            // nominal output channels per task (the GEMM's L2 block)
 constexpr int64_t kKc = 384;                  // channels per GEMM k step: a 16-column B sliver stays in L1
-constexpr int64_t kMinChannels = 16;          // below this the transforms cost more than they save
+// The GEMM saves ~20 multiply-adds per tile and channel pair (∝ cin·cout) while the input and output
+// transforms cost per tile and channel (∝ cin + cout): below cin·cout / (cin + cout) = 24 (e.g. 32 → 32
+// channels) the direct kernel is faster on this machine's measurements.
+constexpr int64_t kMinChannelRatio = 24;
 // The weight transform costs about as much as ~25 tiles' worth of GEMM per channel pair; with fewer tiles
 // (e.g. one 8×8 image) the direct kernel is faster.
 constexpr int64_t kMinTiles = 32;
@@ -81,12 +86,12 @@ Plan make_plan(const Conv2dSizes& s) {
   p.v_floats = kXi * p.slivers * s.cin * kMicroCols;
   p.u_floats = kXi * p.mb * s.cin;
   p.m_floats = kXi * p.mb * p.slivers * kMicroCols;
-  // Input side: a padded row, 4 rows' even/odd halves, their 2 × 4 row combinations, and 16 × tw values
-  // (at the end); output side: 4 × tw values. (2 tw + 2 floats per row.)
-  const int64_t w2 = 2 * p.tw + 2;
-  // The weight transform's tap-major gather (9 × 6 × cin) uses the same space.
-  p.temp_floats = std::max(round_up(w2, 16) + 16 * round_up(p.tw + 1, 16) + kXi * round_up(p.tw, 16),
-                           9 * kMicroRows * s.cin);
+  // Transform buffers, reused by the three transforms in turn: input = even/odd halves of a segment's
+  // padded rows, their 8 row combinations and the 16 values of each tile; output = 4 values per tile;
+  // weights = the tap-major gather of a 6-row group (9 × 6 × cin).
+  const int64_t ns = round_up(p.tw + 1, 8), seg_tiles = round_up(p.rows_per_block * p.tw, 8);
+  const int64_t input = 2 * (2 * p.rows_per_block + 2) * ns + 8 * ns + kXi * seg_tiles;
+  p.temp_floats = std::max({input, 4 * seg_tiles, 9 * kMicroRows * s.cin});
   p.slot_floats = round_up(p.u_floats + p.m_floats + p.temp_floats, 16);
   return p;
 }
@@ -172,127 +177,148 @@ __attribute__((always_inline)) inline void weights_body(const float* w, int64_t 
   }
 }
 
-// The 16 transformed values of the tw tiles of one tile row of one channel plane:
-//   vt[ξ·tw + tx] = (Bᵀ d B)[ξ],  Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],
-// d = the 4×4 patch at input rows iy0.., columns 2·tx − pad... The 4 rows are zero-padded and split into
-// even and odd columns (ev[j] = padded[2j], od[j] = padded[2j + 1]), so tile tx reads index tx and tx + 1
-// of each and every loop runs over consecutive floats.
+// Input transform of tile rows [ty0, ty1) of one channel plane (all tw tiles of each row), k = the tile's
+// index in that range (ty − ty0)·tw + tx:
+//   vt[ξ·ld + k] = (Bᵀ d B)[ξ],  Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],
+// d = the 4×4 patch at padded rows 2ty.., padded columns 2tx.. (padded = input shifted by `pad`, zeros
+// outside). Every padded row is built once, split into even and odd columns (ev[j] = padded[2j],
+// od[j] = padded[2j + 1], j ≤ tw), so tile tx reads index tx and tx + 1 of each and every loop runs over
+// consecutive floats.
 __attribute__((always_inline)) inline void input_body(const float* plane, int64_t h, int64_t w, int64_t pad,
-                                                      int64_t iy0, int64_t tw, float* temp, float* vt) {
-  const int64_t w2 = 2 * tw + 2, n = tw + 1, ns = round_up(n, 16);
-  float* __restrict row = temp;
-  float* __restrict half = temp + round_up(w2, 16);  // [4 rows][even, odd][ns]
-  float* __restrict comb = half + 8 * ns;            // [4 combinations][even, odd][ns]
-  for (int k = 0; k < 4; k++) {
-    const int64_t iy = iy0 + k;
-    std::memset(row, 0, sizeof(float) * w2);
-    if (iy >= 0 && iy < h) std::memcpy(row + pad, plane + iy * w, sizeof(float) * std::min(w, w2 - pad));
-    float* __restrict ev = half + (2 * k) * ns;
-    float* __restrict od = half + (2 * k + 1) * ns;
-    for (int64_t j = 0; j < n; j++) {
-      ev[j] = row[2 * j];
-      od[j] = row[2 * j + 1];
+                                                      int64_t ty0, int64_t ty1, int64_t tw, float* temp,
+                                                      float* vt, int64_t ld) {
+  const int64_t n = tw + 1, ns = round_up(n, 8), rows = 2 * (ty1 - ty0) + 2;
+  float* ev = temp;                 // [rows][ns]
+  float* od = temp + rows * ns;     // [rows][ns]
+  float* comb = od + rows * ns;     // [4 combinations][even, odd][ns]
+  // Source column c lands in padded column c + pad: even source columns go to ev (pad even) or od (pad odd).
+  const int64_t q = pad / 2;
+  const bool odd_pad = pad & 1;
+  const int64_t pairs = w / 2;
+  for (int64_t r = 0; r < rows; r++) {
+    float* __restrict e = ev + r * ns;
+    float* __restrict o = od + r * ns;
+    for (int64_t j = 0; j < n; j++) e[j] = o[j] = 0.0f;
+    const int64_t iy = 2 * ty0 + r - pad;
+    if (iy < 0 || iy >= h) continue;
+    const float* __restrict src = plane + iy * w;
+    float* __restrict to_even = odd_pad ? o + q : e + q;       // source 2i     → padded 2i + pad
+    float* __restrict to_odd = odd_pad ? e + q + 1 : o + q;    // source 2i + 1 → padded 2i + 1 + pad
+    for (int64_t i = 0; i < pairs; i++) {
+      to_even[i] = src[2 * i];
+      to_odd[i] = src[2 * i + 1];
     }
+    if (w & 1) to_even[pairs] = src[w - 1];
   }
-  for (int par = 0; par < 2; par++) {  // Bᵀ d on rows, for even and odd columns alike
-    const float* __restrict r0 = half + (0 + par) * ns;
-    const float* __restrict r1 = half + (2 + par) * ns;
-    const float* __restrict r2 = half + (4 + par) * ns;
-    const float* __restrict r3 = half + (6 + par) * ns;
-    float* __restrict c0 = comb + (0 + par) * ns;
-    float* __restrict c1 = comb + (2 + par) * ns;
-    float* __restrict c2 = comb + (4 + par) * ns;
-    float* __restrict c3 = comb + (6 + par) * ns;
-    for (int64_t j = 0; j < n; j++) {
-      c0[j] = r0[j] - r2[j];
-      c1[j] = r1[j] + r2[j];
-      c2[j] = r2[j] - r1[j];
-      c3[j] = r1[j] - r3[j];
+  for (int64_t ty = ty0; ty < ty1; ty++) {
+    const int64_t r = 2 * (ty - ty0);
+    for (int par = 0; par < 2; par++) {  // Bᵀ d on rows, for even and odd columns alike
+      const float* base = par ? od : ev;
+      const float* __restrict r0 = base + r * ns;
+      const float* __restrict r1 = r0 + ns;
+      const float* __restrict r2 = r1 + ns;
+      const float* __restrict r3 = r2 + ns;
+      float* __restrict c0 = comb + (0 + par) * ns;
+      float* __restrict c1 = comb + (2 + par) * ns;
+      float* __restrict c2 = comb + (4 + par) * ns;
+      float* __restrict c3 = comb + (6 + par) * ns;
+      for (int64_t j = 0; j < n; j++) {
+        c0[j] = r0[j] - r2[j];
+        c1[j] = r1[j] + r2[j];
+        c2[j] = r2[j] - r1[j];
+        c3[j] = r1[j] - r3[j];
+      }
     }
-  }
-  for (int i = 0; i < 4; i++) {  // · B on columns: tile tx uses columns 2tx .. 2tx + 3
-    const float* __restrict ev = comb + (2 * i) * ns;
-    const float* __restrict od = comb + (2 * i + 1) * ns;
-    float* __restrict v0 = vt + (i * 4 + 0) * tw;
-    float* __restrict v1 = vt + (i * 4 + 1) * tw;
-    float* __restrict v2 = vt + (i * 4 + 2) * tw;
-    float* __restrict v3 = vt + (i * 4 + 3) * tw;
-    for (int64_t tx = 0; tx < tw; tx++) {
-      v0[tx] = ev[tx] - ev[tx + 1];
-      v1[tx] = od[tx] + ev[tx + 1];
-      v2[tx] = ev[tx + 1] - od[tx];
-      v3[tx] = od[tx] - od[tx + 1];
+    const int64_t k0 = (ty - ty0) * tw;
+    for (int i = 0; i < 4; i++) {  // · B on columns: tile tx uses columns 2tx .. 2tx + 3
+      const float* __restrict e = comb + (2 * i) * ns;
+      const float* __restrict o = comb + (2 * i + 1) * ns;
+      float* __restrict v0 = vt + (i * 4 + 0) * ld + k0;
+      float* __restrict v1 = vt + (i * 4 + 1) * ld + k0;
+      float* __restrict v2 = vt + (i * 4 + 2) * ld + k0;
+      float* __restrict v3 = vt + (i * 4 + 3) * ld + k0;
+      for (int64_t tx = 0; tx < tw; tx++) {
+        v0[tx] = e[tx] - e[tx + 1];
+        v1[tx] = o[tx] + e[tx + 1];
+        v2[tx] = e[tx + 1] - o[tx];
+        v3[tx] = o[tx] - o[tx + 1];
+      }
     }
   }
 }
 
-// Output transform of one tile row of one output channel, Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 −1 −1]:
-// m[ξ·ld + tx] → rows y0 (and y1 when not null) of the output plane, + bias, + residual rows.
-__attribute__((always_inline)) inline void output_body(const float* m, int64_t ld, int64_t tw, int64_t ow,
-                                                       float bias, float* y0, float* y1, const float* r0,
-                                                       const float* r1, float* temp) {
-  const int64_t ts = round_up(tw, 16);
+// Output transform of `tiles` consecutive tiles of one output channel, Y = Aᵀ M A with
+// Aᵀ = [1 1 1 0; 0 1 −1 −1]: m[ξ·ld + k] → the 2×2 outputs of tile k, plus bias, into four arrays
+// (top-left, top-right, bottom-left, bottom-right) of `ts` floats each in temp.
+__attribute__((always_inline)) inline void output_body(const float* m, int64_t ld, int64_t tiles, float bias,
+                                                       float* temp, int64_t ts) {
   float* __restrict o00 = temp;
   float* __restrict o01 = temp + ts;
   float* __restrict o10 = temp + 2 * ts;
   float* __restrict o11 = temp + 3 * ts;
-  for (int64_t tx = 0; tx < tw; tx++) {
+  for (int64_t k = 0; k < tiles; k++) {
     float s0[4], s1[4];
     for (int l = 0; l < 4; l++) {
-      const float a0 = m[(0 + l) * ld + tx], a1 = m[(4 + l) * ld + tx];
-      const float a2 = m[(8 + l) * ld + tx], a3 = m[(12 + l) * ld + tx];
+      const float a0 = m[(0 + l) * ld + k], a1 = m[(4 + l) * ld + k];
+      const float a2 = m[(8 + l) * ld + k], a3 = m[(12 + l) * ld + k];
       s0[l] = a0 + a1 + a2;
       s1[l] = a1 - a2 - a3;
     }
-    o00[tx] = s0[0] + s0[1] + s0[2] + bias;
-    o01[tx] = s0[1] - s0[2] - s0[3] + bias;
-    o10[tx] = s1[0] + s1[1] + s1[2] + bias;
-    o11[tx] = s1[1] - s1[2] - s1[3] + bias;
+    o00[k] = s0[0] + s0[1] + s0[2] + bias;
+    o01[k] = s0[1] - s0[2] - s0[3] + bias;
+    o10[k] = s1[0] + s1[1] + s1[2] + bias;
+    o11[k] = s1[1] - s1[2] - s1[3] + bias;
   }
+}
+
+// Interleaves one output row from a tile row's left and right outputs (+ residual): y[2tx] = e[tx],
+// y[2tx + 1] = o[tx], for the ow columns of the row.
+__attribute__((always_inline)) inline void store_row(float* __restrict y, const float* __restrict res,
+                                                     const float* __restrict e, const float* __restrict o,
+                                                     int64_t ow) {
   const int64_t pairs = ow / 2;
-  auto store = [&](float* __restrict y, const float* __restrict res, const float* __restrict e,
-                   const float* __restrict o) {
-    if (res) {
-      for (int64_t tx = 0; tx < pairs; tx++) {
-        y[2 * tx] = e[tx] + res[2 * tx];
-        y[2 * tx + 1] = o[tx] + res[2 * tx + 1];
-      }
-      if (ow & 1) y[ow - 1] = e[pairs] + res[ow - 1];
-    } else {
-      for (int64_t tx = 0; tx < pairs; tx++) {
-        y[2 * tx] = e[tx];
-        y[2 * tx + 1] = o[tx];
-      }
-      if (ow & 1) y[ow - 1] = e[pairs];
+  if (res) {
+    for (int64_t tx = 0; tx < pairs; tx++) {
+      y[2 * tx] = e[tx] + res[2 * tx];
+      y[2 * tx + 1] = o[tx] + res[2 * tx + 1];
     }
-  };
-  store(y0, r0, o00, o01);
-  if (y1) store(y1, r1, o10, o11);
+    if (ow & 1) y[ow - 1] = e[pairs] + res[ow - 1];
+  } else {
+    for (int64_t tx = 0; tx < pairs; tx++) {
+      y[2 * tx] = e[tx];
+      y[2 * tx + 1] = o[tx];
+    }
+    if (ow & 1) y[ow - 1] = e[pairs];
+  }
 }
 
 void weights_generic(const float* w, int64_t cin, int64_t cout, int64_t m0, int64_t mb, float* u, float* temp) {
   weights_body<weights_group_generic>(w, cin, cout, m0, mb, u, temp);
 }
-void input_generic(const float* plane, int64_t h, int64_t w, int64_t pad, int64_t iy0, int64_t tw, float* temp,
-                   float* vt) {
-  input_body(plane, h, w, pad, iy0, tw, temp, vt);
+void input_generic(const float* plane, int64_t h, int64_t w, int64_t pad, int64_t ty0, int64_t ty1, int64_t tw,
+                   float* temp, float* vt, int64_t ld) {
+  input_body(plane, h, w, pad, ty0, ty1, tw, temp, vt, ld);
 }
-void output_generic(const float* m, int64_t ld, int64_t tw, int64_t ow, float bias, float* y0, float* y1,
-                    const float* r0, const float* r1, float* temp) {
-  output_body(m, ld, tw, ow, bias, y0, y1, r0, r1, temp);
+void output_generic(const float* m, int64_t ld, int64_t tiles, float bias, float* temp, int64_t ts) {
+  output_body(m, ld, tiles, bias, temp, ts);
+}
+void store_generic(float* y, const float* res, const float* e, const float* o, int64_t ow) {
+  store_row(y, res, e, o, ow);
 }
 #if HGC_WINO_X86
 HGC_AVX2 void weights_avx2(const float* w, int64_t cin, int64_t cout, int64_t m0, int64_t mb, float* u,
                            float* temp) {
   weights_body<weights_group_avx2>(w, cin, cout, m0, mb, u, temp);
 }
-HGC_AVX2 void input_avx2(const float* plane, int64_t h, int64_t w, int64_t pad, int64_t iy0, int64_t tw,
-                         float* temp, float* vt) {
-  input_body(plane, h, w, pad, iy0, tw, temp, vt);
+HGC_AVX2 void input_avx2(const float* plane, int64_t h, int64_t w, int64_t pad, int64_t ty0, int64_t ty1,
+                         int64_t tw, float* temp, float* vt, int64_t ld) {
+  input_body(plane, h, w, pad, ty0, ty1, tw, temp, vt, ld);
 }
-HGC_AVX2 void output_avx2(const float* m, int64_t ld, int64_t tw, int64_t ow, float bias, float* y0, float* y1,
-                          const float* r0, const float* r1, float* temp) {
-  output_body(m, ld, tw, ow, bias, y0, y1, r0, r1, temp);
+HGC_AVX2 void output_avx2(const float* m, int64_t ld, int64_t tiles, float bias, float* temp, int64_t ts) {
+  output_body(m, ld, tiles, bias, temp, ts);
+}
+HGC_AVX2 void store_avx2(float* y, const float* res, const float* e, const float* o, int64_t ow) {
+  store_row(y, res, e, o, ow);
 }
 #endif
 
@@ -300,6 +326,7 @@ struct Transforms {
   decltype(&weights_generic) weights;
   decltype(&input_generic) input;
   decltype(&output_generic) output;
+  decltype(&store_generic) store;
 };
 
 const Transforms& transforms() {
@@ -307,9 +334,9 @@ const Transforms& transforms() {
 #if HGC_WINO_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-      return Transforms{weights_avx2, input_avx2, output_avx2};
+      return Transforms{weights_avx2, input_avx2, output_avx2, store_avx2};
 #endif
-    return Transforms{weights_generic, input_generic, output_generic};
+    return Transforms{weights_generic, input_generic, output_generic, store_generic};
   }();
   return t;
 }
@@ -328,10 +355,19 @@ void for_each_item(int slots, int64_t n, const F& body) {
 
 }  // namespace
 
+// HGC_CONV_WINOGRAD=0 turns the path off (to compare against the direct kernel); read once.
+bool winograd_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("HGC_CONV_WINOGRAD");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
 bool winograd_applies(const Conv2dSizes& s) {
-  return s.kh == 3 && s.kw == 3 && s.stride == 1 && s.norm_groups == 0 && s.cin >= kMinChannels &&
-         s.cout >= kMinChannels && s.n > 0 && s.oh == s.h + 2 * s.pad - 2 && s.ow == s.w + 2 * s.pad - 2 &&
-         s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2) >= kMinTiles;
+  if (!winograd_enabled() || s.kh != 3 || s.kw != 3 || s.stride != 1 || s.norm_groups != 0) return false;
+  if (s.n <= 0 || s.cin <= 0 || s.cout <= 0 || s.oh != s.h + 2 * s.pad - 2 || s.ow != s.w + 2 * s.pad - 2) return false;
+  return s.cin * s.cout >= kMinChannelRatio * (s.cin + s.cout) && s.n * ((s.oh + 1) / 2) * ((s.ow + 1) / 2) >= kMinTiles;
 }
 
 int64_t winograd_scratch_bytes(const Conv2dSizes& s) {
@@ -352,30 +388,42 @@ void conv3x3_winograd(const Conv2dArgs& a) {
   const int64_t v_xi = p.slivers * cin * kMicroCols, u_xi = groups * cin * kMicroRows, m_xi = p.mb * ldm;
   const int64_t plane_in = a.h * a.w, plane_out = a.oh * a.ow;
 
+  const int64_t seg_ld = round_up(p.rows_per_block * p.tw, 8);  // tiles of the largest segment
   for (int64_t gr0 = 0; gr0 < p.tile_rows; gr0 += p.rows_per_block) {
     const int64_t gr1 = std::min(p.tile_rows, gr0 + p.rows_per_block);
     const int64_t tiles = (gr1 - gr0) * p.tw, slivers = ceil_div(tiles, kMicroCols);
+    // The block's tile rows, cut at image boundaries: segment = (image, tile rows [ty0, ty1), first tile).
+    struct Segment {
+      int64_t img, ty0, ty1, k0;
+    };
+    std::vector<Segment> segs;
+    for (int64_t img = gr0 / p.th; img * p.th < gr1; img++) {
+      const int64_t lo = std::max(gr0, img * p.th), hi = std::min(gr1, (img + 1) * p.th);
+      segs.push_back({img, lo - img * p.th, hi - img * p.th, (lo - gr0) * p.tw});
+    }
+    const int64_t nseg = int64_t(segs.size());
 
-    // 1. V for every input channel.
-    for_each_item(p.slots, cin, [&](int slot, int64_t ci) {
+    // 1. V for every input channel and segment.
+    for_each_item(p.slots, cin * nseg, [&](int slot, int64_t item) {
+      const int64_t ci = item / nseg;
+      const Segment& sg = segs[size_t(item % nseg)];
       float* temp = slot_mem(slot) + p.u_floats + p.m_floats;
-      float* vt = temp + (p.temp_floats - kXi * round_up(p.tw, 16));
-      for (int64_t gr = gr0; gr < gr1; gr++) {
-        const int64_t img = gr / p.th, ty = gr % p.th;
-        T.input(a.x + (img * cin + ci) * plane_in, a.h, a.w, a.pad, 2 * ty - a.pad, p.tw, temp, vt);
-        // Scatter the row's tiles into their slivers: runs of consecutive lanes.
-        const int64_t t0 = (gr - gr0) * p.tw;
-        for (int64_t xi = 0; xi < kXi; xi++) {
-          float* vx = v + xi * v_xi + ci * kMicroCols;
-          const float* src = vt + xi * p.tw;
-          for (int64_t tx = 0; tx < p.tw;) {
-            const int64_t t = t0 + tx, lane = t % kMicroCols, cnt = std::min(p.tw - tx, kMicroCols - lane);
-            std::memcpy(vx + (t / kMicroCols) * cin * kMicroCols + lane, src + tx, sizeof(float) * cnt);
-            tx += cnt;
-          }
+      float* vt = temp + (p.temp_floats - kXi * seg_ld);
+      T.input(a.x + (sg.img * cin + ci) * plane_in, a.h, a.w, a.pad, sg.ty0, sg.ty1, p.tw, temp, vt, seg_ld);
+      // Scatter the tiles into their slivers: runs of consecutive lanes, 16 at a time inside the segment.
+      const int64_t cnt = (sg.ty1 - sg.ty0) * p.tw;
+      for (int64_t xi = 0; xi < kXi; xi++) {
+        float* vx = v + xi * v_xi + ci * kMicroCols;
+        const float* __restrict src = vt + xi * seg_ld;
+        for (int64_t k = 0; k < cnt;) {
+          const int64_t t = sg.k0 + k, lane = t % kMicroCols, run = std::min(cnt - k, kMicroCols - lane);
+          float* __restrict dst = vx + (t / kMicroCols) * cin * kMicroCols + lane;
+          for (int64_t j = 0; j < run; j++) dst[j] = src[k + j];
+          k += run;
         }
       }
-      if (const int64_t used = tiles % kMicroCols) {  // the last sliver's unused lanes are read: zero them
+      const int64_t used = tiles % kMicroCols;
+      if (used && item % nseg == nseg - 1) {  // the last sliver's unused lanes are read: zero them
         for (int64_t xi = 0; xi < kXi; xi++)
           std::memset(v + xi * v_xi + ((slivers - 1) * cin + ci) * kMicroCols + used, 0,
                       sizeof(float) * (kMicroCols - used));
@@ -406,13 +454,16 @@ void conv3x3_winograd(const Conv2dArgs& a) {
       for (int64_t r = 0; r < rows; r++) {
         const int64_t co = m0 + r;
         const float bias = a.bias ? a.bias[co] : 0.0f;
-        for (int64_t gr = gr0; gr < gr1; gr++) {
-          const int64_t img = gr / p.th, oy = 2 * (gr % p.th);
-          const int64_t out = (img * a.cout + co) * plane_out + oy * a.ow;
-          const bool second = oy + 1 < a.oh;
-          const float* res = a.residual ? a.residual + out : nullptr;
-          T.output(m + r * ldm + (gr - gr0) * p.tw, m_xi, p.tw, a.ow, bias, a.y + out,
-                   second ? a.y + out + a.ow : nullptr, res, res && second ? res + a.ow : nullptr, temp);
+        for (const Segment& sg : segs) {
+          T.output(m + r * ldm + sg.k0, m_xi, (sg.ty1 - sg.ty0) * p.tw, bias, temp, seg_ld);
+          for (int64_t ty = sg.ty0; ty < sg.ty1; ty++) {
+            const int64_t k = (ty - sg.ty0) * p.tw, oy = 2 * ty;
+            const int64_t out = (sg.img * a.cout + co) * plane_out + oy * a.ow;
+            const float* res = a.residual ? a.residual + out : nullptr;
+            T.store(a.y + out, res, temp + k, temp + seg_ld + k, a.ow);
+            if (oy + 1 < a.oh)
+              T.store(a.y + out + a.ow, res ? res + a.ow : nullptr, temp + 2 * seg_ld + k, temp + 3 * seg_ld + k, a.ow);
+          }
         }
       }
     });
