@@ -14,6 +14,7 @@ import { type MacCounter } from '../profile/macs.js';
 import { type CreateSchedulerOptions, createScheduler } from '../schedulers/factory.js';
 import type { Scheduler, SchedulerName } from '../schedulers/types.js';
 import { guide } from '../cache/batch.js';
+import { graphsSupported } from '../graph/cuda-graph.js';
 import { StepGraphs, type StepGraphStats, type StepGraphsOptions } from '../graph/step-graphs.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
@@ -99,7 +100,7 @@ export interface DenoiseOptions {
    * meta, and when `macCounter` is given (replays run no TypeScript, so nothing would be counted).
    */
   graphs?: boolean | StepGraphsOptions;
-  /** Receives the graphs' statistics at the end of the generation, before they are released. */
+  /** Receives the graphs' statistics at the end of the generation, before they are released (not called without graphs). */
   onGraphStats?: (stats: StepGraphStats) => void;
 }
 
@@ -131,11 +132,11 @@ export function denoise(opts: DenoiseOptions): Tensor {
 
   const owned: Tensor[] = [];
   const store = opts.policy ? new CacheStore(opts.cacheBudgetBytes) : undefined;
-  const graphs = opts.graphs && !opts.macCounter
+  const graphs = opts.graphs && !opts.macCounter && graphsSupported(device)
     ? new StepGraphs(device, typeof opts.graphs === 'object' ? opts.graphs : {})
     : undefined;
   try {
-    const ctrl = { h, w, cfg, owned, graphs: graphs?.enabled ? graphs : undefined };
+    const ctrl = { h, w, cfg, owned, graphs };
     const step = opts.policy
       ? policyStepper(opts, opts.policy, store!, steps, guidance, ctrl)
       : referenceStepper(opts, guidance, ctrl);
