@@ -10,7 +10,7 @@ export {
 } from './dtype.js';
 export { HgcError, type HgcErrorCode } from './errors.js';
 export {
-  CudaGraph, type CudaGraphState, type GraphedFn, graphsSupported, StepGraphs, type StepGraphStats, type StepGraphsOptions,
+  CudaGraph, type CudaGraphState, type GraphCaptureFailure, type GraphedFn, graphsSupported, StepGraphs, type StepGraphStats, type StepGraphsOptions,
 } from './graph/index.js';
 export {
   LazyTensorSource, loadControlNet, loadUNet, loadWeightsInto, openModelFolderWeights,

@@ -16,6 +16,14 @@ export interface StepGraphsOptions {
   warmup?: number;
 }
 
+/** A key whose capture failed. */
+export interface GraphCaptureFailure {
+  /** The full key: the caller's key plus the inputs' dtypes and shapes. */
+  key: string;
+  /** The error of the capture (e.g. a read-back to the host: cudaErrorStreamCaptureUnsupported). */
+  reason: string;
+}
+
 /** What {@link StepGraphs} did so far. */
 export interface StepGraphStats {
   /** Graphs captured (successfully). */
@@ -25,7 +33,7 @@ export interface StepGraphStats {
   /** Calls run eagerly: warm-ups, keys over the limit, failed captures, devices without graphs. */
   eager: number;
   /** Keys whose capture failed, with the reason; they run eagerly from then on. */
-  failures: { key: string; reason: string }[];
+  failures: GraphCaptureFailure[];
   /** Live graphs. */
   graphs: number;
   /** Bytes reserved by the live graphs' private pools. */
@@ -65,7 +73,7 @@ export class StepGraphs {
   #maxGraphs: number;
   #warmup: number;
   #entries = new Map<string, Entry>();
-  #stats = { captures: 0, replays: 0, eager: 0, failures: [] as { key: string; reason: string }[] };
+  #stats = { captures: 0, replays: 0, eager: 0, failures: [] as GraphCaptureFailure[] };
   #disposed = false;
 
   /** Graphs on `device`; disabled (every call eager) unless it is an available CUDA device. */
