@@ -27,9 +27,9 @@
         "src/native/addon/bind_compute.cc",
         "src/native/addon/bind_runtime.cc",
         "src/native/addon/bind_sim.cc",
-        "src/native/addon/graph_wrap.cc",
         "src/native/addon/bind_storage.cc",
         "src/native/addon/cache_pool_wrap.cc",
+        "src/native/addon/graph_wrap.cc",
         "src/native/addon/guard.cc",
         "src/native/addon/tensor_handle.cc",
         "cuda/sim/block_runner.cc",
@@ -38,6 +38,7 @@
         "cuda/sim/half.cc",
         "cuda/sim/launch.cc",
         "cuda/sim/runtime.cc",
+        "cuda/sim/selftest_capture.cc",
         "cuda/sim/warp.cc",
         "<!@(node scripts/sim-units.js)"
       ],
