@@ -12,7 +12,11 @@ import { CudaGraph, graphsSupported } from './cuda-graph.js';
 export interface StepGraphsOptions {
   /** At most this many graphs (distinct keys); further keys run eagerly (default 8). */
   maxGraphs?: number;
-  /** Eager runs of a key before it is captured (default 1: the warm-up creates lazily built state outside the graph). */
+  /**
+   * Eager runs of a key before it is captured (default 1). The warm-up builds lazily created state (e.g. the text
+   * K/V cache entries of a generation) outside the graph; with 0, state that `fn` creates and keeps beyond the call
+   * would live in the graph's private pool and only get its values from the graph's launches.
+   */
   warmup?: number;
 }
 
