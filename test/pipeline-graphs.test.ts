@@ -52,6 +52,15 @@ for (const device of devices) {
     t.same(graphedDc.stats && [graphedDc.stats.captures, graphedDc.stats.graphs], [2, 2], 'one graph per plan: full and shallow');
     t.equal(graphedDc.stats?.replays, 3, 'the full graph replays at step 4');
 
+    // A cache budget may evict entries a graph would read: policy steps then stay eager (same result).
+    let budgeted: StepGraphStats | undefined;
+    const bx = denoise({
+      unet, controls: [{ model: controlnet, image }], cond, uncond, steps: 2, height: 8, width: 8, seed: 7,
+      policy: cache.deepCache({ interval: 2 }), cacheBudgetBytes: 1e9, graphs: { warmup: 0 }, onGraphStats: (s) => { budgeted = s; },
+    });
+    t.same(budgeted && [budgeted.captures, budgeted.replays, budgeted.eager], [0, 0, 0], 'with a budget no policy step is graphed');
+    bx.dispose();
+
     let m = memory().pools[device]!;
     t.equal(m.graphPools, base.graphPools, 'graphs and pools released at the end of each generation');
     t.equal(m.bytesInGraphPools, base.bytesInGraphPools);
