@@ -1,7 +1,8 @@
 // denoise({ graphs: true }) on the CUDA devices of this build: the toy SD1.5-architecture UNet + ControlNet (random
 // control image, 8×8 latents, CFG) gives bit-identical latents with and without graphs, for the reference step
-// (ControlNet + UNet + guidance in one graph) and under DeepCache (a full-step graph that stores h_b and the probe,
-// a shallow cached-step graph fed with the cached h_b); every graph and private pool is released at the end of
+// (ControlNet + UNet + guidance in one graph), under DeepCache (a full-step graph that stores h_b and the probe,
+// a shallow cached-step graph fed with the cached h_b) and under a policy mixing reused ControlNet residuals and
+// extrapolated h_b; every graph and private pool is released at the end of
 // the generation and when it is cancelled. cpu ignores the option.
 import t from 'tap';
 
@@ -28,10 +29,12 @@ for (const device of devices) {
     const cond = randn([1, 77, 32], { seed: 1, device }), uncond = randn([1, 77, 32], { seed: 2, device });
     const image = full([1, 3, 64, 64], 0.25, { device });
     const base = memory().pools[device]!;
-    const run = (steps: number, graphs: boolean, policy?: cache.CachePolicy, signal?: AbortSignal, onStep?: (i: number) => void) => {
+    const run = (steps: number, graphs: boolean, policy?: cache.CachePolicy, signal?: AbortSignal, onStep?: (i: number) => void,
+      graphOpts?: { warmup: number }) => {
       let stats: StepGraphStats | undefined;
       const x = denoise({
-        unet, controls: [{ model: controlnet, image }], cond, uncond, steps, height: 8, width: 8, seed: 7, graphs, policy, signal,
+        unet, controls: [{ model: controlnet, image }], cond, uncond, steps, height: 8, width: 8, seed: 7,
+        graphs: graphs && (graphOpts ?? true), policy, signal,
         onGraphStats: (s) => { stats = s; }, onStep: (info) => onStep?.(info.step),
       });
       const data = x.toFloat32();
@@ -51,6 +54,23 @@ for (const device of devices) {
     t.ok(same(graphedDc.data, eagerDc.data), 'DeepCache (full and shallow cached steps): bit-identical latents');
     t.same(graphedDc.stats && [graphedDc.stats.captures, graphedDc.stats.graphs], [2, 2], 'one graph per plan: full and shallow');
     t.equal(graphedDc.stats?.replays, 3, 'the full graph replays at step 4');
+
+    // Four different graphed plans, captured at first sight (warmup 0): full steps that run or reuse the ControlNet
+    // and store h_b, shallow steps that reuse or run it; reuse 'linear' extrapolates h_b (a graph input) at step 3.
+    const mixed = (): cache.CachePolicy => ({
+      name: 'mixed',
+      plan: (ctx) => {
+        const full = ctx.index % 2 === 0, runCn = ctx.index === 0 || ctx.index === 3;
+        return {
+          cfg: ctx.cfg, block: full ? { kind: 'full' } : { kind: 'shallow', branch: 1 }, storeBranch: full ? 1 : undefined,
+          storeResiduals: runCn, controlnet: runCn ? 'run' : 'reuse', crossAttention: 'compute', reuse: 'linear',
+        };
+      },
+    });
+    const eagerMixed = run(4, false, mixed());
+    const graphedMixed = run(4, true, mixed(), undefined, undefined, { warmup: 0 });
+    t.ok(same(graphedMixed.data, eagerMixed.data), 'ControlNet reused in full and shallow steps, extrapolated h_b: bit-identical latents');
+    t.same(graphedMixed.stats && [graphedMixed.stats.captures, graphedMixed.stats.eager], [4, 0], 'one graph per plan');
 
     // A cache budget may evict entries a graph would read: policy steps then stay eager (same result).
     let budgeted: StepGraphStats | undefined;

@@ -258,7 +258,7 @@ export class CachedGeneration {
     const b = branchOf(plan);
     const shallow = plan.block.kind === 'shallow';
     const nc = inp.controls.length;
-    const reuseRes = shallow && nc > 0 && plan.controlnet === 'reuse';
+    const reuseRes = nc > 0 && plan.controlnet === 'reuse';
     const storeDeep = !shallow && b !== undefined && plan.storeBranch === b;
     const storeRes = nc > 0 && !reuseRes && plan.storeResiduals === true;
     return tidy(() => {
@@ -268,8 +268,11 @@ export class CachedGeneration {
         if (!deep) return undefined;
         cached.push(deep);
       }
-      for (let i = 0; reuseRes && i <= b!; i++) {
-        const r = this.#reused(`cn.res.${i}`, batch, ctx, plan);
+      // Reused ControlNet residuals: skips 0..b for a shallow run; every skip and the mid block for a full run.
+      const resKeys = !reuseRes ? [] : shallow ? [...Array(b! + 1).keys()].map((i) => `cn.res.${i}`)
+        : [...[...Array(inp.unet.branchCount + 1).keys()].map((i) => `cn.res.${i}`), 'cn.mid'];
+      for (const k of resKeys) {
+        const r = this.#reused(k, batch, ctx, plan);
         if (!r) return undefined;
         cached.push(r);
       }
@@ -278,12 +281,12 @@ export class CachedGeneration {
       const key = `policy:${plan.block.kind}:b${b ?? '-'}:batch${batch}:${reuseRes ? 'reuse' : 'run'}:${storeDeep ? 'deep' : ''}:${storeRes ? 'res' : ''}`;
       const outs = graphs.run(key, [inp.x, ...tembs, ...cached], (xs) => {
         const x = xs[0]!, temb = xs[1]!, ctembs = xs.slice(2, 2 + nc), deepIn = shallow ? xs[2 + nc] : undefined;
-        const resIn = reuseRes ? xs.slice(3 + nc) : undefined;
+        const resIn = reuseRes ? xs.slice(2 + nc + (shallow ? 1 : 0)) : undefined;
         const xb = batch === 2 ? ops.concat([x, x], 0) : x;
         const extra: Tensor[] = [];
         let probe: Tensor | undefined, deepOut: Tensor | undefined;
         const residuals = nc === 0 ? undefined : (): Residuals => {
-          if (resIn) return { down: [...resIn] };
+          if (resIn) return shallow ? { down: [...resIn] } : { down: resIn.slice(0, -1), mid: resIn[resIn.length - 1]! };
           const r = this.#controlsForward(inp, xb, context, batch, ctembs);
           if (storeRes) extra.push(...r.down, r.mid);
           return r;
@@ -330,12 +333,11 @@ export class CachedGeneration {
  * Whether a plan's step can go through a CUDA graph: whole or shallow UNet runs whose cross-attention computes
  * (text K/V from the exact per-generation cache, whose entries must then never be evicted: unlimited budget only),
  * without Faster-Diffusion's encoder store; 'auto' plans need the probe's drift on the host before they know what
- * to run, and full runs that reuse ControlNet residuals are left eager too.
+ * to run.
  */
 function graphable(plan: StepPlan, store: CacheStore): boolean {
   const kind = plan.block.kind;
   if (kind !== 'full' && kind !== 'shallow') return false;
-  if (kind === 'full' && plan.controlnet === 'reuse') return false;
   if (plan.storeEncoder || plan.crossAttention !== 'compute' || plan.crossAttentionLayer || plan.replayMaps) return false;
   return store.stats().budget >= Number.MAX_SAFE_INTEGER;
 }
