@@ -24,6 +24,7 @@ import { devices, ops, randn, tensor, type Tensor } from '../src/index.js';
 import { attentionSection } from './gpu-attention.js';
 import { convSection } from './gpu-conv.js';
 import { pointwiseSection } from './gpu-pointwise.js';
+import { stepSection } from './gpu-step.js';
 import { addTorchColumns, type GpuContext, type GpuSection, runTorchScript, type TorchColumns, torchAvailable, torchCells } from './gpu-section.js';
 
 type DType = 'f16' | 'bf16' | 'f32';
@@ -135,7 +136,7 @@ const gemmSection: GpuSection = {
 };
 
 /** The benchmark's sections, run in this order; a new one is added here the same way. */
-const sections: GpuSection[] = [gemmSection, pointwiseSection, attentionSection, convSection];
+const sections: GpuSection[] = [gemmSection, pointwiseSection, attentionSection, convSection, stepSection];
 
 function argValues(flag: string): string[] {
   const out: string[] = [];

@@ -22,7 +22,17 @@
 namespace hgc {
 namespace {
 
+// cudaMalloc/cudaFree are "potentially unsafe" during a stream capture: the allocator calls them in relaxed
+// mode, which is safe because a capture's allocations come from its graph's private pool and stay reserved for
+// as long as the graph exists (include/hgc/allocator.h).
+struct RelaxedCaptureMode {
+  cudaStreamCaptureMode saved = cudaStreamCaptureModeRelaxed;
+  RelaxedCaptureMode() { cudaThreadExchangeStreamCaptureMode(&saved); }
+  ~RelaxedCaptureMode() { cudaThreadExchangeStreamCaptureMode(&saved); }
+};
+
 void* cuda_alloc(size_t bytes) {
+  RelaxedCaptureMode relaxed;
   void* p = nullptr;
   if (cudaMalloc(&p, bytes) != cudaSuccess) {
     cudaGetLastError();
@@ -31,7 +41,10 @@ void* cuda_alloc(size_t bytes) {
   return p;
 }
 
-void cuda_free(void* p) { cudaFree(p); }
+void cuda_free(void* p) {
+  RelaxedCaptureMode relaxed;
+  cudaFree(p);
+}
 
 void copy_to_host(void* dst, const void* src, size_t bytes) {
   cuda::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy to host");
@@ -39,9 +52,38 @@ void copy_to_host(void* dst, const void* src, size_t bytes) {
 void copy_from_host(void* dst, const void* src, size_t bytes) {
   cuda::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "copy to device");
 }
+// On the current stream, so that a capture records it (a memcpy node).
 void copy_device(void* dst, const void* src, size_t bytes) {
-  cuda::check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
+  cuda::check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda::current_stream()), "device copy");
 }
+
+// Graph capture (GraphRuntime in include/hgc/backend.h). One capture stream per backend, created on first use; it
+// is a blocking stream, so eager work on the legacy stream and graph launches on it stay ordered. Thread-local
+// mode: a potentially unsafe call from this thread (a synchronous copy, a synchronisation) fails the capture.
+cudaStream_t capture_stream = nullptr;
+
+void graph_begin() {
+  if (!capture_stream) cuda::check_cuda(cudaStreamCreate(&capture_stream), "graph capture stream");
+  cuda::check_cuda(cudaStreamBeginCapture(capture_stream, cudaStreamCaptureModeThreadLocal), "begin graph capture");
+  cuda::tls_current_stream = capture_stream;
+}
+
+void* graph_end() {
+  cuda::tls_current_stream = nullptr;
+  cudaGraph_t graph = nullptr;
+  cuda::check_cuda(cudaStreamEndCapture(capture_stream, &graph), "graph capture");
+  cudaGraphExec_t exec = nullptr;
+  cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  cuda::check_cuda(err, "graph instantiate");
+  return exec;
+}
+
+void graph_launch(void* exec) {
+  cuda::check_cuda(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), capture_stream), "graph launch");
+}
+
+void graph_destroy(void* exec) { cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec)); }
 
 std::string probe() {
   int count = 0;
@@ -75,6 +117,10 @@ std::unique_ptr<Backend> make_cuda_backend() {
   b->copy_to_host = copy_to_host;
   b->copy_from_host = copy_from_host;
   b->copy_device = copy_device;
+  b->graph.begin_capture = graph_begin;
+  b->graph.end_capture = graph_end;
+  b->graph.launch = graph_launch;
+  b->graph.destroy = graph_destroy;
   b->launch.fill = cuda::fill;
   b->launch.randn = cuda::randn;
   b->launch.cast = cuda::cast;

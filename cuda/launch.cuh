@@ -4,8 +4,16 @@
 //
 // Dynamic shared memory is declared only through HGC_DYN_SMEM(T, name) inside a kernel body (a `T* name`).
 // In the cuda-sim build (HGC_SIM) the same calls run the kernel in the CPU simulator (cuda/sim/).
+//
+// Streams: launchers pass no stream (nullptr); the work then goes to current_stream(), which is the legacy
+// default stream except while this thread captures a CUDA graph (cuda/graph_capture.cuh sets it to the
+// capture stream), so that every launch of a captured step is recorded into the graph.
 #pragma once
 #include <cuda_runtime.h>
+
+#if defined(HGC_SIM)
+#include <functional>
+#endif
 
 #include "hgc/error.h"
 
@@ -26,6 +34,10 @@ namespace hgc::cuda {
 // Shared memory per block: 48 KB without opting in, at most 227 KB with (sm_80 allows 163 KB, sm_90 227 KB).
 constexpr size_t kDefaultDynamicSmem = 48 * 1024;
 constexpr size_t kMaxDynamicSmem = 227 * 1024;
+
+// The stream of launches and device copies that name none (see the top of this file).
+inline thread_local cudaStream_t tls_current_stream = nullptr;
+inline cudaStream_t current_stream() { return tls_current_stream; }
 
 inline void check_cuda(cudaError_t err, const char* what) {
   if (err != cudaSuccess) {
@@ -63,10 +75,13 @@ void launch(const char* name, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
          kMaxDynamicSmem, "-byte maximum per block");
   if (shared_bytes > kDefaultDynamicSmem)
     check_launch(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)), name);
+  if (!stream) stream = current_stream();
 #if defined(HGC_SIM)
-  (void)stream;
-  ::hgc::sim::launch(name, reinterpret_cast<const void*>(kernel), grid, block, shared_bytes,
-                     ::hgc::sim::KernelBody([&]() { kernel(args...); }));
+  // A capturing stream records the launch with a by-value copy of its arguments (as a graph node does);
+  // otherwise the simulator runs it now.
+  const void* key = reinterpret_cast<const void*>(kernel);
+  if (::hgc::sim::record_launch(stream, name, key, grid, block, shared_bytes, [=]() { kernel(args...); })) return;
+  ::hgc::sim::launch(name, key, grid, block, shared_bytes, ::hgc::sim::KernelBody([&]() { kernel(args...); }));
 #else
   kernel<<<grid, block, shared_bytes, stream>>>(args...);
   check_launch(cudaGetLastError(), name);

@@ -10,6 +10,9 @@ export {
 } from './dtype.js';
 export { HgcError, type HgcErrorCode } from './errors.js';
 export {
+  CudaGraph, type CudaGraphState, type GraphCaptureFailure, type GraphedFn, graphsSupported, StepGraphs, type StepGraphStats, type StepGraphsOptions,
+} from './graph/index.js';
+export {
   LazyTensorSource, loadControlNet, loadUNet, loadWeightsInto, openModelFolderWeights,
   type LoadIntoOptions, type ModelFolderOptions, type SourceEntry, type WeightLoadOptions,
 } from './io/model-folder.js';

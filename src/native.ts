@@ -28,6 +28,8 @@ export interface NativeAddon {
   toDevice(h: NativeHandle, device: string): NativeHandle;
   view(h: NativeHandle, shape: readonly number[]): NativeHandle;
   clone(h: NativeHandle): NativeHandle;
+  /** Copies src's bytes into dst (same device, dtype and shape). */
+  copyInto(dst: NativeHandle, src: NativeHandle): void;
   cast(h: NativeHandle, dtype: string): NativeHandle;
   permute(h: NativeHandle, dims: readonly number[]): NativeHandle;
   slice(h: NativeHandle, dim: number, start: number, end: number): NativeHandle;
@@ -50,6 +52,8 @@ export interface NativeAddon {
   timestepEmbedding(t: NativeHandle, dim: number, o: object): NativeHandle;
   reduce(a: NativeHandle, b: NativeHandle | null, op: string): number;
   CachePool: new (budgetBytes: number) => NativeCachePool;
+  /** A CUDA graph of one device (include/hgc/graph.h). */
+  Graph: new (device: string) => NativeGraph;
   /** The CUDA simulator's debug knobs (cuda/sim/launch.h); returns the configuration in force. */
   simConfigure(o?: { seed?: number; threads?: number }): { seed: number; threads: number };
   /** Runs one of the simulator's self-test kernels (cuda/sim/selftest_kernels.cu). */
@@ -66,6 +70,18 @@ export interface NativeCachePool {
   setBudget(bytes: number): void;
   stats(): CachePoolStats;
   keys(): string[];
+}
+
+/** @internal A native CUDA graph (include/hgc/graph.h). */
+export interface NativeGraph {
+  begin(): void;
+  end(): void;
+  abort(): void;
+  launch(): void;
+  destroy(): void;
+  state(): 'idle' | 'capturing' | 'ready' | 'failed' | 'destroyed';
+  poolBytes(): number;
+  launches(): number;
 }
 
 /** Statistics of a {@link CacheStore}. */
@@ -100,6 +116,8 @@ export interface PoolStatsNative {
   allocations: number;
   cacheHits: number;
   deviceAllocations: number;
+  bytesInGraphPools: number;
+  graphPools: number;
 }
 
 /** The package root: the nearest folder above this file holding hgc's package.json (works from src/ and dist/src/). */

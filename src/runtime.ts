@@ -41,6 +41,10 @@ export interface PoolStats {
   cacheHits: number;
   /** Requests that reached the device allocator. */
   deviceAllocations: number;
+  /** Bytes reserved by the private pools of live CUDA graphs (not part of bytesInUse or bytesCached). */
+  bytesInGraphPools: number;
+  /** Live private pools of CUDA graphs (a pool outlives its graph while a tensor still uses its memory). */
+  graphPools: number;
 }
 
 /** Memory statistics. */

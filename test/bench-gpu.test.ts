@@ -73,3 +73,21 @@ t.test('--device cuda-sim --small --json: the conv section', { skip: sim ? false
     t.ok(Math.abs((row.tflops as number) - (2 * n! * cout! * oh * oh * cin! * k! * k!) / (row.ms as number) / 1e9) < 1e-9 * (row.tflops as number), 'flops counted as 2·N·Cout·OH·OW·Cin·k²');
   }
 });
+
+t.test('--device cuda-sim --small --json: the step section (eager and graphed)', { skip: sim ? false : 'cuda-sim unavailable' }, async (t) => {
+  const r = bench('--device', 'cuda-sim', '--small', '--json', '--section', 'step');
+  t.equal(r.status, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as Record<string, unknown>[];
+  t.same(rows.map((x) => x.mode), ['eager', 'graphed']);
+  for (const row of rows) {
+    t.equal(row.section, 'step');
+    t.equal(row.model, 'UNet + ControlNet, 2×4×8×8, f16');
+    for (const k of ['ms', 'stepsPerS', 'targetPct', 'runs']) t.ok(Number.isFinite(row[k]) && (row[k] as number) > 0, `${row.mode as string} ${k}`);
+    t.ok(Math.abs((row.stepsPerS as number) - 1000 / (row.ms as number)) < 1e-9 * (row.stepsPerS as number));
+    t.ok(Math.abs((row.targetPct as number) - (100 * (row.stepsPerS as number)) / 36) < 1e-9 * (row.targetPct as number));
+  }
+  const graphed = rows[1]!;
+  t.equal(graphed.graphs, 1, 'the step was captured into one graph');
+  t.ok((graphed.poolBytes as number) > 0);
+  t.equal(graphed.sameAsEager, true, 'the replayed step gives the eager bits');
+});

@@ -135,3 +135,18 @@ t.test('the runtime subset: a fake sm_80-like device, synchronous streams and ev
   t.same(r.slice(29, 33), [1, 1, 1, 0], 'cudaErrorInvalidValue (1): returned, peeked, read once, then cleared');
   t.same(r.slice(33), [1, 1, 101], 'error names and strings; cudaSetDevice(1) is cudaErrorInvalidDevice');
 });
+
+t.test('stream capture follows the CUDA runtime rules (cuda/sim/capture.cc)', async (t) => {
+  const r = Array.from(run('capture'));
+  t.same(r.slice(0, 4), [900, 0, 401, 1], 'legacy stream: cudaErrorStreamCaptureUnsupported; second begin: cudaErrorIllegalState; status active');
+  t.same(r.slice(4, 7), [0, 1, 0], 'a launch and an async copy are recorded: d still 1, the copy target still 0');
+  t.same(r.slice(7, 11), [0, 0, 22, 33], 'end, instantiate, then each launch runs the kernel and the copy in order');
+  t.same(r.slice(11, 16), [900, 2, 1, 901.5, 0],
+    'cudaMalloc in a thread-local capture: refused, capture invalidated, the stream refuses work, end says Invalidated and returns no graph, the stream is free again');
+  t.same(r.slice(16, 19), [0, 2, 900], 'relaxed interaction mode allows cudaMalloc (the allocator path); restored, a synchronous memset is refused');
+  t.same(r.slice(19, 21), [906, 900], 'the legacy stream during a capture: cudaErrorStreamCaptureImplicit; synchronising a capturing stream: refused');
+  t.same(r.slice(21, 25), [908, 0, 0, 900],
+    'another thread cannot end a thread-local capture, may allocate during it, but not during a global-mode capture');
+  t.same(r.slice(25), [0, 44], 'a graph launched into a capture becomes part of the new graph');
+  t.same(Array.from(run('neighbour', Float32Array.from({ length: 64 }, (_, i) => i), [1])).slice(0, 2), [1, 2], 'the simulator runs kernels eagerly again');
+});

@@ -121,7 +121,7 @@ void syncthreads(const char* file, int line) { BlockRunner::of_this_thread().wai
 
 void threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
-void launch(const char* name, const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, const KernelBody& body) {
+void validate_launch(const char* name, const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem) {
   const uint64_t nthreads = uint64_t(block.x) * block.y * block.z;
   if (nthreads == 0 || nthreads > kMaxThreadsPerBlock || block.x > 1024 || block.y > 1024 || block.z > 64)
     fail(ErrorCode::Cuda, "kernel '", name, "': invalid block (", block.x, ",", block.y, ",", block.z,
@@ -132,7 +132,11 @@ void launch(const char* name, const void* kernel, dim3 grid, dim3 block, size_t 
   if (dynamic_smem > limit)
     fail(ErrorCode::Cuda, "kernel '", name, "': ", dynamic_smem, " bytes of dynamic shared memory exceed the limit of ",
          limit, " bytes", limit < kMaxSmemPerBlockOptin ? " (opt in with cudaFuncSetAttribute, up to 232448)" : "");
+}
 
+void launch(const char* name, const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, const KernelBody& body) {
+  validate_launch(name, kernel, grid, block, dynamic_smem);
+  const size_t limit = max_dynamic_smem(kernel);
   const Config cfg = config();
   const uint64_t nblocks = uint64_t(grid.x) * grid.y * grid.z;
   std::atomic<uint64_t> next{0};

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "runtime.h"
 
@@ -22,6 +23,17 @@ class KernelBody {
 };
 
 void launch(const char* name, const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem, const KernelBody& body);
+
+// The launch configuration checks of launch() alone (block and grid sizes, the shared-memory limit).
+void validate_launch(const char* name, const void* kernel, dim3 grid, dim3 block, size_t dynamic_smem);
+
+// The stream half of a launch (capture.cc): when `stream` is capturing, checks the configuration and records
+// the launch as a graph node (body holds a by-value copy of the arguments) and returns true: nothing runs.
+// Returns false when the launch should run now. Throws Error(CUDA) when the stream cannot take work now:
+// the legacy stream while a capture is under way (cudaErrorStreamCaptureImplicit, which invalidates that
+// capture), or a stream whose capture was invalidated.
+bool record_launch(cudaStream_t stream, const char* name, const void* kernel, dim3 grid, dim3 block,
+                   size_t dynamic_smem, std::function<void()> body);
 
 // Debug knobs (also read from the environment, see docs/kernels-and-simulator.md):
 //   schedule seed: 0 = deterministic order (thread 0 first, round-robin); otherwise a seeded random order of

@@ -2,6 +2,8 @@
 // filled with NaN bytes so kernels that read memory they never wrote fail visibly in tests.
 #include "runtime.h"
 
+#include "capture.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,20 +20,23 @@ cudaError_t record(cudaError_t e) {
   return e;
 }
 
+using detail::check_legacy_stream;
+using detail::check_unsafe_call;
+
 std::mutex attr_mutex;
 std::unordered_map<const void*, size_t>& smem_attrs() {
   static auto* m = new std::unordered_map<const void*, size_t>();
   return *m;
 }
-
-struct SimStreamTag {};
 }  // namespace
 
-struct SimStream { int unused; };
+cudaError_t detail::record_error(cudaError_t e) { return record(e); }
+
 struct SimEvent { int unused; };
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (!ptr) return record(cudaErrorInvalidValue);
+  if (cudaError_t e = check_unsafe_call()) return record(e);
   void* p = std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) & ~size_t(255));
   if (!p) return record(cudaErrorMemoryAllocation);
   std::memset(p, 0xff, bytes);
@@ -40,36 +45,45 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
 }
 
 cudaError_t cudaFree(void* ptr) {
+  if (cudaError_t e = check_unsafe_call()) return record(e);
   std::free(ptr);
   return cudaSuccess;
 }
 
+// Synchronous copies and memsets run on the legacy stream and block the host: both forbidden during capture.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
   if (bytes && (!dst || !src)) return record(cudaErrorInvalidValue);
+  if (cudaError_t e = check_unsafe_call()) return record(e);
+  if (cudaError_t e = check_legacy_stream()) return record(e);
   if (bytes) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t stream) {
+  if (bytes && (!dst || !src)) return record(cudaErrorInvalidValue);
+  bool recorded = false;
+  if (cudaError_t e = detail::record_memcpy(stream, dst, src, bytes, &recorded)) return record(e);
+  if (!recorded && bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
 }
 cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
   if (bytes && !dst) return record(cudaErrorInvalidValue);
+  if (cudaError_t e = check_unsafe_call()) return record(e);
+  if (cudaError_t e = check_legacy_stream()) return record(e);
   if (bytes) std::memset(dst, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) { return cudaMemset(dst, value, bytes); }
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream) {
+  if (bytes && !dst) return record(cudaErrorInvalidValue);
+  bool recorded = false;
+  if (cudaError_t e = detail::record_memset(stream, dst, value, bytes, &recorded)) return record(e);
+  if (!recorded && bytes) std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
 
-cudaError_t cudaStreamCreate(cudaStream_t* stream) {
-  if (!stream) return record(cudaErrorInvalidValue);
-  *stream = new SimStream{0};
-  return cudaSuccess;
+cudaError_t cudaDeviceSynchronize() {
+  if (cudaError_t e = check_unsafe_call()) return record(e);
+  return record(check_legacy_stream());
 }
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete stream;
-  return cudaSuccess;
-}
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
   if (!event) return record(cudaErrorInvalidValue);
   *event = new SimEvent{0};
@@ -80,7 +94,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
   return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return record(check_unsafe_call()); }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t, cudaEvent_t) {
   if (!ms) return record(cudaErrorInvalidValue);
   *ms = 0.0f;  // launches are synchronous: no device time to report
@@ -105,6 +119,11 @@ const char* cudaGetErrorName(cudaError_t err) {
     case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorNoKernelImageForDevice: return "cudaErrorNoKernelImageForDevice";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
   }
   return "cudaErrorUnknown";
 }
@@ -120,6 +139,13 @@ const char* cudaGetErrorString(cudaError_t err) {
     case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureWrongThread:
+      return "attempt to terminate a thread-local capture sequence from another thread";
   }
   return "unknown error";
 }

@@ -1,5 +1,6 @@
 // The CUDA runtime subset of the simulator: vector types, dim3, error codes, memory (host memory), streams
-// and events (synchronous no-ops), function attributes and a fake sm_80-like device.
+// and events (synchronous), stream capture into graphs and graph replay (cuda/sim/capture.cc), function
+// attributes and a fake sm_80-like device.
 //
 // Everything is declared in namespace hgc::sim and brought into the global namespace with using-declarations,
 // so the symbols of this build (hgc::sim::cudaMalloc, hgc::sim::dim3, ...) can never clash with the real CUDA
@@ -36,6 +37,11 @@ enum cudaError_t {
   cudaErrorInsufficientDriver = 35,
   cudaErrorNoKernelImageForDevice = 209,
   cudaErrorLaunchFailure = 719,
+  cudaErrorIllegalState = 401,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureImplicit = 906,
+  cudaErrorStreamCaptureWrongThread = 908,
 };
 using cudaError = cudaError_t;
 
@@ -61,8 +67,24 @@ enum cudaDeviceAttr {
 
 struct SimStream;
 struct SimEvent;
+struct SimGraph;
+struct SimGraphExec;
 using cudaStream_t = SimStream*;
 using cudaEvent_t = SimEvent*;
+using cudaGraph_t = SimGraph*;
+using cudaGraphExec_t = SimGraphExec*;
+
+// Stream capture (the CUDA semantics, see capture.cc): which potentially unsafe calls a capture forbids.
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
 
 // The fields of cudaDeviceProp that code here may read.
 struct cudaDeviceProp {
@@ -108,6 +130,15 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode* mode);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorName(cudaError_t err);
@@ -136,7 +167,11 @@ using hgc::sim::cudaError_t;
 using hgc::sim::cudaEvent_t;
 using hgc::sim::cudaFuncAttribute;
 using hgc::sim::cudaMemcpyKind;
+using hgc::sim::cudaGraph_t;
+using hgc::sim::cudaGraphExec_t;
 using hgc::sim::cudaStream_t;
+using hgc::sim::cudaStreamCaptureMode;
+using hgc::sim::cudaStreamCaptureStatus;
 using hgc::sim::dim3;
 using hgc::sim::float2;
 using hgc::sim::float4;
@@ -160,6 +195,17 @@ using hgc::sim::cudaErrorLaunchFailure;
 using hgc::sim::cudaErrorMemoryAllocation;
 using hgc::sim::cudaErrorNoDevice;
 using hgc::sim::cudaErrorNoKernelImageForDevice;
+using hgc::sim::cudaErrorIllegalState;
+using hgc::sim::cudaErrorStreamCaptureImplicit;
+using hgc::sim::cudaErrorStreamCaptureInvalidated;
+using hgc::sim::cudaErrorStreamCaptureUnsupported;
+using hgc::sim::cudaErrorStreamCaptureWrongThread;
+using hgc::sim::cudaStreamCaptureModeGlobal;
+using hgc::sim::cudaStreamCaptureModeRelaxed;
+using hgc::sim::cudaStreamCaptureModeThreadLocal;
+using hgc::sim::cudaStreamCaptureStatusActive;
+using hgc::sim::cudaStreamCaptureStatusInvalidated;
+using hgc::sim::cudaStreamCaptureStatusNone;
 using hgc::sim::cudaFuncAttributeMaxDynamicSharedMemorySize;
 using hgc::sim::cudaFuncAttributePreferredSharedMemoryCarveout;
 using hgc::sim::cudaMemcpyDefault;
@@ -194,3 +240,11 @@ using hgc::sim::cudaSetDevice;
 using hgc::sim::cudaStreamCreate;
 using hgc::sim::cudaStreamDestroy;
 using hgc::sim::cudaStreamSynchronize;
+using hgc::sim::cudaStreamBeginCapture;
+using hgc::sim::cudaStreamEndCapture;
+using hgc::sim::cudaStreamIsCapturing;
+using hgc::sim::cudaThreadExchangeStreamCaptureMode;
+using hgc::sim::cudaGraphInstantiate;
+using hgc::sim::cudaGraphLaunch;
+using hgc::sim::cudaGraphExecDestroy;
+using hgc::sim::cudaGraphDestroy;

@@ -9,4 +9,7 @@ namespace hgc::sim_selftest {
 
 std::vector<float> run(const std::string& name, const std::vector<float>& input, const std::vector<double>& params);
 
+// The stream-capture rules at the runtime API (selftest_capture.cc; the test name is 'capture').
+std::vector<float> capture();
+
 }  // namespace hgc::sim_selftest

@@ -496,6 +496,7 @@ std::vector<float> run_selftest(const std::string& name, const std::vector<float
 
 namespace hgc::sim_selftest {
 std::vector<float> run(const std::string& name, const std::vector<float>& input, const std::vector<double>& params) {
+  if (name == "capture") return capture();
   return ::hgc::cuda::run_selftest(name, input, params);
 }
 }  // namespace hgc::sim_selftest

@@ -13,6 +13,16 @@
 
 namespace hgc {
 
+// CUDA graphs of a backend (all null where the backend has none): captures what this thread launches on the
+// backend between begin_capture and end_capture into a graph instead of running it (src/native/core/graph.cc).
+struct GraphRuntime {
+  void (*begin_capture)() = nullptr;  // Error(CUDA) when no capture can start
+  // Ends the capture (whatever happened) and returns the instantiated graph; Error(CUDA) when the capture failed.
+  void* (*end_capture)() = nullptr;
+  void (*launch)(void* exec) = nullptr;
+  void (*destroy)(void* exec) = nullptr;
+};
+
 struct Backend {
   std::string name;
   bool available = false;
@@ -25,6 +35,7 @@ struct Backend {
   void (*copy_device)(void* dst, const void* src, size_t bytes) = nullptr;
 
   Launchers launch;
+  GraphRuntime graph;
 };
 
 // The backends compiled into this addon, in a fixed order: cpu first.

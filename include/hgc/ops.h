@@ -21,6 +21,8 @@ void op_to_host(const Tensor& t, void* dst, size_t bytes);
 Tensor op_to_device(const Tensor& t, Backend& backend);
 Tensor op_cast(const Tensor& t, DType dtype);
 Tensor op_clone(const Tensor& t);
+// Copies src's bytes into dst (same device, dtype and shape): how new inputs reach a graph's static inputs.
+void op_copy_into(const Tensor& dst, const Tensor& src);
 
 // Layout: all are strided copies.
 Tensor op_permute(const Tensor& x, const std::vector<int64_t>& dims);

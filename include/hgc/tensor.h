@@ -28,6 +28,7 @@ class Storage {
  private:
   Backend& backend_;
   void* ptr_ = nullptr;
+  std::shared_ptr<PrivatePool> pool_;  // set when allocated during a graph capture (include/hgc/allocator.h)
   size_t bytes_ = 0;
   size_t rounded_ = 0;
   static std::atomic<int64_t> live_, live_bytes_;

@@ -11,6 +11,7 @@ import { tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { AttentionCache } from './attention-cache.js';
 import { guide, matchBatch } from './batch.js';
+import type { StepGraphs } from '../graph/step-graphs.js';
 import type { CachePolicy, StepContext, StepObservation, StepPlan } from './policy.js';
 import { FeatureHistory, reuseOrder } from './history.js';
 import type { CacheStore } from './store.js';
@@ -45,6 +46,8 @@ export interface StepInputs {
   context1: Tensor;
   /** CFG scale w: eps_u + w·(eps_c − eps_u). */
   guidance: number;
+  /** CUDA graphs of the generation: steps whose plan can be captured run through them (see graphedStep). */
+  graphs?: StepGraphs;
 }
 
 /**
@@ -80,6 +83,12 @@ export class CachedGeneration {
     let deepDrift: number | undefined;
     this.attention.plan = plan;
     this.attention.misses = [];
+    const graphed = inp.graphs && graphable(plan, this.store) ? this.#graphedStep(ctx, plan, inp, inp.graphs) : undefined;
+    if (graphed) {
+      if (graphed.obs.full) this.#lastFull = ctx.index;
+      this.attention.plan = undefined;
+      return graphed;
+    }
     const eps = tidy(() => {
       const xb = batch === 2 ? ops.concat([inp.x, inp.x], 0) : inp.x;
       const context = batch === 2 ? inp.context2! : inp.context1;
@@ -207,12 +216,22 @@ export class CachedGeneration {
   }
 
   #runControls(inp: StepInputs, xb: Tensor, context: Tensor, batch: number, ctx: StepContext, plan: StepPlan): Residuals {
+    const { down, mid } = this.#controlsForward(inp, xb, context, batch);
+    if (plan.storeResiduals) {
+      down.forEach((d, i) => this.#keep(`cn.res.${i}`, d, ctx, plan));
+      this.#keep('cn.mid', mid, ctx, plan);
+    }
+    return { down, mid };
+  }
+
+  /** The ControlNets' summed residuals; `tembs[k]` is ControlNet k's time embedding (computed here when absent). */
+  #controlsForward(inp: StepInputs, xb: Tensor, context: Tensor, batch: number, tembs?: readonly Tensor[]): { down: Tensor[]; mid: Tensor } {
     let down: Tensor[] | undefined;
     let mid: Tensor | undefined;
     withCrossAttentionController(this.attention, () => {
-      for (const c of inp.controls) {
+      inp.controls.forEach((c, k) => {
         const emb = batch === 2 ? c.emb2! : c.emb1;
-        const r = c.model.forward(xb, inp.timestep, context, null, { conditioningScale: c.scale, guessMode: c.guessMode, condEmbedding: emb });
+        const r = c.model.forward(xb, inp.timestep, context, null, { conditioningScale: c.scale, guessMode: c.guessMode, condEmbedding: emb, temb: tembs?.[k] });
         if (!down) {
           down = r.down;
           mid = r.mid;
@@ -220,14 +239,107 @@ export class CachedGeneration {
           down = down.map((d, k) => ops.add(d, r.down[k]!));
           mid = ops.add(mid!, r.mid);
         }
-      }
+      });
     });
-    if (plan.storeResiduals) {
-      down!.forEach((d, i) => this.#keep(`cn.res.${i}`, d, ctx, plan));
-      this.#keep('cn.mid', mid!, ctx, plan);
-    }
     return { down: down!, mid: mid! };
   }
+
+  /**
+   * A step through the generation's CUDA graphs (plans that {@link graphable} accepts): the cache reads happen
+   * eagerly first (the reused h_b and ControlNet residuals, with the plan's reuse rule, become inputs of the graph,
+   * like the latents and the time embeddings); the graph runs ControlNets, UNet and guidance and returns the noise
+   * prediction plus what the step stores or measures (the probe, h_b, the residuals); the cache writes and the drift
+   * measurements (host read-backs) happen eagerly after it, in the order of the eager path. Undefined when a cached
+   * input is missing: the eager path then handles the miss.
+   */
+  #graphedStep(ctx: StepContext, plan: StepPlan, inp: StepInputs, graphs: StepGraphs): { eps: Tensor; obs: StepObservation } | undefined {
+    const batch = plan.cfg && inp.context2 ? 2 : 1;
+    const context = batch === 2 ? inp.context2! : inp.context1;
+    const b = branchOf(plan);
+    const shallow = plan.block.kind === 'shallow';
+    const nc = inp.controls.length;
+    const reuseRes = nc > 0 && plan.controlnet === 'reuse';
+    const storeDeep = !shallow && b !== undefined && plan.storeBranch === b;
+    const storeRes = nc > 0 && !reuseRes && plan.storeResiduals === true;
+    return tidy(() => {
+      const cached: Tensor[] = [];
+      if (shallow) {
+        const deep = this.#reused('deep', batch, ctx, plan);
+        if (!deep) return undefined;
+        cached.push(deep);
+      }
+      // Reused ControlNet residuals: skips 0..b for a shallow run; every skip and the mid block for a full run.
+      const resKeys = !reuseRes ? [] : shallow ? [...Array(b! + 1).keys()].map((i) => `cn.res.${i}`)
+        : [...[...Array(inp.unet.branchCount + 1).keys()].map((i) => `cn.res.${i}`), 'cn.mid'];
+      for (const k of resKeys) {
+        const r = this.#reused(k, batch, ctx, plan);
+        if (!r) return undefined;
+        cached.push(r);
+      }
+      const device = inp.x.device;
+      const tembs = [inp.unet.timeEmbedding(inp.timestep, batch, device), ...inp.controls.map((c) => c.model.timeEmbedding(inp.timestep, batch, device))];
+      const key = `policy:${plan.block.kind}:b${b ?? '-'}:batch${batch}:${reuseRes ? 'reuse' : 'run'}:${storeDeep ? 'deep' : ''}:${storeRes ? 'res' : ''}`;
+      const outs = graphs.run(key, [inp.x, ...tembs, ...cached], (xs) => {
+        const x = xs[0]!, temb = xs[1]!, ctembs = xs.slice(2, 2 + nc), deepIn = shallow ? xs[2 + nc] : undefined;
+        const resIn = reuseRes ? xs.slice(2 + nc + (shallow ? 1 : 0)) : undefined;
+        const xb = batch === 2 ? ops.concat([x, x], 0) : x;
+        const extra: Tensor[] = [];
+        let probe: Tensor | undefined, deepOut: Tensor | undefined;
+        const residuals = nc === 0 ? undefined : (): Residuals => {
+          if (resIn) return shallow ? { down: [...resIn] } : { down: resIn.slice(0, -1), mid: resIn[resIn.length - 1]! };
+          const r = this.#controlsForward(inp, xb, context, batch, ctembs);
+          if (storeRes) extra.push(...r.down, r.mid);
+          return r;
+        };
+        const branch = b === undefined ? undefined : {
+          index: b,
+          decide: (p: Tensor): Tensor | undefined => {
+            probe = p.clone();
+            return deepIn;
+          },
+          store: storeDeep ? (d: Tensor) => { deepOut = d.clone(); } : undefined,
+        };
+        const out = withCrossAttentionController(this.attention, () =>
+          inp.unet.forward(xb, inp.timestep, context, { branch, residuals, temb }));
+        const eps = this.#guide(out, batch, inp.guidance);
+        return [eps, ...(probe ? [probe] : []), ...(deepOut ? [deepOut] : []), ...extra];
+      });
+      const eps = outs[0]!;
+      let k = 1;
+      const probe = b !== undefined ? outs[k++] : undefined;
+      const deep = storeDeep ? outs[k++] : undefined;
+      const res = outs.slice(k);
+      let drift: number | undefined, deepDrift: number | undefined;
+      if (res.length > 0) {
+        res.slice(0, -1).forEach((d, i) => this.#keep(`cn.res.${i}`, d, ctx, plan));
+        this.#keep('cn.mid', res[res.length - 1]!, ctx, plan);
+      }
+      if (probe) {
+        const ref = this.#reused('probe', batch, ctx, plan);
+        if (ref) drift = ops.relativeL1(probe, ref);
+        if (!shallow && plan.storeBranch === b) this.#keep('probe', probe, ctx, plan);
+      }
+      if (deep) {
+        const prev = this.#get('deep', batch);
+        if (prev) deepDrift = ops.relativeL1(deep, prev);
+        this.#keep('deep', deep, ctx, plan);
+      }
+      return { eps, obs: { full: !shallow, drift, deepDrift, misses: [...this.attention.misses] } };
+    });
+  }
+}
+
+/**
+ * Whether a plan's step can go through a CUDA graph: whole or shallow UNet runs whose cross-attention computes
+ * (text K/V from the exact per-generation cache, whose entries must then never be evicted: unlimited budget only),
+ * without Faster-Diffusion's encoder store; 'auto' plans need the probe's drift on the host before they know what
+ * to run.
+ */
+function graphable(plan: StepPlan, store: CacheStore): boolean {
+  const kind = plan.block.kind;
+  if (kind !== 'full' && kind !== 'shallow') return false;
+  if (plan.storeEncoder || plan.crossAttention !== 'compute' || plan.crossAttentionLayer || plan.replayMaps) return false;
+  return store.stats().budget >= Number.MAX_SAFE_INTEGER;
 }
 
 function branchOf(plan: StepPlan): number | undefined {

@@ -143,6 +143,7 @@ export class ControlNetModel extends Module {
   timeEmbedding(t: number, batch: number, device: Tensor['device'], hook?: BlockHook): Tensor {
     return this.scoped('time_embedding', () => embedTimestep(this.time_embedding, t, batch, this.config.blockOutChannels[0]!, {
       flipSinToCos: this.config.flipSinToCos, freqShift: this.config.freqShift, device, hook,
+      dtype: this.time_embedding.linear_1.weight.tensor?.dtype,  // f16/bf16 weights: the MLP runs in their dtype
     }));
   }
 

@@ -14,6 +14,8 @@ import { type MacCounter } from '../profile/macs.js';
 import { type CreateSchedulerOptions, createScheduler } from '../schedulers/factory.js';
 import type { Scheduler, SchedulerName } from '../schedulers/types.js';
 import { guide } from '../cache/batch.js';
+import { graphsSupported } from '../graph/cuda-graph.js';
+import { StepGraphs, type StepGraphStats, type StepGraphsOptions } from '../graph/step-graphs.js';
 import { keep, tidy } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { prepareControl } from './control-image.js';
@@ -90,6 +92,16 @@ export interface DenoiseOptions {
   onPlan?: (info: { step: number; plan: StepPlan; observation: StepObservation }) => void;
   /** Receives the cache pool's statistics at the end of the generation, before it is released. */
   onCacheStats?: (stats: CachePoolStats) => void;
+  /**
+   * CUDA graphs (docs/cuda-graphs.md; default false): on 'cuda' and 'cuda-sim', each distinct step (one per plan
+   * signature and batch) is run eagerly once, then captured into a graph and replayed on later steps, so the
+   * per-kernel launch gaps disappear. Steps that cannot be captured run eagerly, with the same result. At most
+   * `maxGraphs` (default 8) graphs per generation, all released when it ends or is cancelled. Ignored on cpu and
+   * meta, and when `macCounter` is given (replays run no TypeScript, so nothing would be counted).
+   */
+  graphs?: boolean | StepGraphsOptions;
+  /** Receives the graphs' statistics at the end of the generation, before they are released (not called without graphs). */
+  onGraphStats?: (stats: StepGraphStats) => void;
 }
 
 /** Runs the denoising loop and returns the final latents [1, 4, h, w] (owned by the caller). */
@@ -120,8 +132,11 @@ export function denoise(opts: DenoiseOptions): Tensor {
 
   const owned: Tensor[] = [];
   const store = opts.policy ? new CacheStore(opts.cacheBudgetBytes) : undefined;
+  const graphs = opts.graphs && !opts.macCounter && graphsSupported(device)
+    ? new StepGraphs(device, typeof opts.graphs === 'object' ? opts.graphs : {})
+    : undefined;
   try {
-    const ctrl = { h, w, cfg, owned };
+    const ctrl = { h, w, cfg, owned, graphs };
     const step = opts.policy
       ? policyStepper(opts, opts.policy, store!, steps, guidance, ctrl)
       : referenceStepper(opts, guidance, ctrl);
@@ -151,6 +166,10 @@ export function denoise(opts: DenoiseOptions): Tensor {
     x.dispose();
     throw e;
   } finally {
+    if (graphs) {  // first: the graphs read the per-generation tensors released below
+      opts.onGraphStats?.(graphs.stats());
+      graphs.dispose();
+    }
     if (store) {
       opts.onCacheStats?.(store.stats());
       store.clear();
@@ -169,6 +188,8 @@ interface StepperSetup {
   cfg: boolean;
   /** Per-generation tensors, disposed by the loop. */
   owned: Tensor[];
+  /** The generation's CUDA graphs, when enabled on a device that has them. */
+  graphs?: StepGraphs;
 }
 
 /** The control image at 8× the latent size, batch 1 (owned by the caller). */
@@ -190,18 +211,26 @@ function referenceStepper(opts: DenoiseOptions, guidance: number, s: StepperSetu
     s.owned.push(batched);
     return { ...c, batched };
   });
-  return (i, t, xin) => {
-    if (opts.macCounter) opts.macCounter.tags = { step: i, phase: s.cfg ? 'cfg' : 'cond' };
+  // tembs (graphed steps): the UNet's and each ControlNet's time embedding, inputs of the graph.
+  const body = (t: number, xin: Tensor, tembs?: readonly Tensor[]): Tensor => {
     const xb = s.cfg ? ops.concat([xin, xin], 0) : xin;
     let down: Tensor[] | undefined;
     let mid: Tensor | undefined;
-    for (const c of controls) {
-      const r = c.model.forward(xb, t, context, c.batched, { conditioningScale: c.scale ?? 1, guessMode: c.guessMode });
-      down = down ? down.map((d, k) => ops.add(d, r.down[k]!)) : r.down;
+    controls.forEach((c, k) => {
+      const r = c.model.forward(xb, t, context, c.batched, { conditioningScale: c.scale ?? 1, guessMode: c.guessMode, temb: tembs?.[k + 1] });
+      down = down ? down.map((d, j) => ops.add(d, r.down[j]!)) : r.down;
       mid = mid ? ops.add(mid, r.mid) : r.mid;
-    }
-    const eps = opts.unet.forward(xb, t, context, { downResiduals: down, midResidual: mid });
+    });
+    const eps = opts.unet.forward(xb, t, context, { downResiduals: down, midResidual: mid, temb: tembs?.[0] });
     return s.cfg ? guide(eps, guidance) : eps;
+  };
+  return (i, t, xin) => {
+    if (opts.macCounter) opts.macCounter.tags = { step: i, phase: s.cfg ? 'cfg' : 'cond' };
+    if (!s.graphs) return body(t, xin);
+    // Graphed: everything that changes between steps is an input (the time embeddings are computed eagerly).
+    const batch = s.cfg ? 2 : 1;
+    const tembs = [opts.unet.timeEmbedding(t, batch, xin.device), ...controls.map((c) => c.model.timeEmbedding(t, batch, xin.device))];
+    return s.graphs.run('full', [xin, ...tembs], ([x, ...te]) => [body(t, x!, te)])[0]!;
   };
 }
 
@@ -234,7 +263,7 @@ function policyStepper(opts: DenoiseOptions, policy: CachePolicy, store: CacheSt
     const plan = policy.plan(ctx);
     const batch = plan.cfg && s.cfg ? 2 : 1;
     if (opts.macCounter) opts.macCounter.tags = { step: i, phase: batch === 2 ? 'cfg' : 'cond' };
-    const { eps, obs } = gen.step(ctx, plan, { unet, controls, x: xin, timestep: t, context2, context1, guidance });
+    const { eps, obs } = gen.step(ctx, plan, { unet, controls, x: xin, timestep: t, context2, context1, guidance, graphs: s.graphs });
     policy.observe?.(ctx, obs);
     opts.onPlan?.({ step: i, plan, observation: obs });
     previousBatch = batch;

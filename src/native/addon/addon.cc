@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_storage(env, exports);
   register_compute(env, exports);
   register_cache_pool(env, exports);
+  register_graph(env, exports);
   register_sim(env, exports);
   return exports;
 }

@@ -57,6 +57,8 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
       p.Set("allocations", Napi::Number::New(env, double(s.allocations)));
       p.Set("cacheHits", Napi::Number::New(env, double(s.cache_hits)));
       p.Set("deviceAllocations", Napi::Number::New(env, double(s.device_allocations)));
+      p.Set("bytesInGraphPools", Napi::Number::New(env, double(s.bytes_in_private_pools)));
+      p.Set("graphPools", Napi::Number::New(env, double(s.private_pools)));
       pools.Set(b->name, p);
     }
     out.Set("pools", pools);

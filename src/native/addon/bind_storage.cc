@@ -72,6 +72,13 @@ Napi::Value Clone(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value CopyInto(const Napi::CallbackInfo& info) {
+  return guard(info, [&]() -> Napi::Value {
+    op_copy_into(TensorHandle::Get(arg(info, 0), "copyInto: destination"), TensorHandle::Get(arg(info, 1), "copyInto: source"));
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value Cast(const Napi::CallbackInfo& info) {
   return guard(info, [&]() -> Napi::Value {
     const Tensor& t = TensorHandle::Get(arg(info, 0), "tensor");
@@ -135,6 +142,7 @@ void register_storage(Napi::Env env, Napi::Object exports) {
   exports.Set("toDevice", Napi::Function::New(env, ToDevice, "toDevice"));
   exports.Set("view", Napi::Function::New(env, View, "view"));
   exports.Set("clone", Napi::Function::New(env, Clone, "clone"));
+  exports.Set("copyInto", Napi::Function::New(env, CopyInto, "copyInto"));
   exports.Set("cast", Napi::Function::New(env, Cast, "cast"));
   exports.Set("permute", Napi::Function::New(env, Permute, "permute"));
   exports.Set("slice", Napi::Function::New(env, Slice, "slice"));

@@ -60,6 +60,16 @@ Tensor op_clone(const Tensor& t) {
   return out;
 }
 
+void op_copy_into(const Tensor& dst, const Tensor& src) {
+  check(&dst.backend() == &src.backend(), ErrorCode::Device, "copyInto: source is on '", src.device(),
+        "', destination on '", dst.device(), "'");
+  check(dst.dtype == src.dtype, ErrorCode::DType, "copyInto: source is ", dtype_name(src.dtype), ", destination ",
+        dtype_name(dst.dtype));
+  check(dst.shape == src.shape, ErrorCode::Shape, "copyInto: source shape ", shape_str(src.shape),
+        " differs from destination shape ", shape_str(dst.shape));
+  if (dst.nbytes() && dst.raw() != src.raw()) dst.backend().copy_device(dst.raw(), src.raw(), dst.nbytes());
+}
+
 namespace {
 
 void run_strided_copy(Backend& b, const char* op, const Shape& shape, const Shape& stride_src, const Shape& stride_dst,

@@ -6,13 +6,13 @@ std::atomic<int64_t> Storage::live_{0};
 std::atomic<int64_t> Storage::live_bytes_{0};
 
 Storage::Storage(Backend& backend, size_t bytes) : backend_(backend), bytes_(bytes) {
-  ptr_ = backend.allocator->allocate(bytes, &rounded_);
+  ptr_ = backend.allocator->allocate(bytes, &rounded_, &pool_);
   live_++;
   live_bytes_ += static_cast<int64_t>(bytes);
 }
 
 Storage::~Storage() {
-  backend_.allocator->release(ptr_, rounded_);
+  backend_.allocator->release(ptr_, rounded_, pool_.get());
   live_--;
   live_bytes_ -= static_cast<int64_t>(bytes_);
 }
