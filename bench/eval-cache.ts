@@ -172,6 +172,7 @@ const target = runMacs(hgcPolicy).total();
 for (const [label, p] of [
   ['none', cache.none()], ['deepCache (defaults)', cache.deepCache()], ['tgate (defaults)', cache.tgate()],
   ['fasterDiffusion (defaults)', cache.fasterDiffusion()], ['hgc (defaults)', hgcPolicy],
+  ['hgc, previous defaults (λ_intra 1, full steps 0/3/8/13/18)', cache.hgc({ lambdaIntra: 1, fullSteps: [0, 3, 8, 13, 18] })],
   ['hgc, reuse as stored (hold, DeepCache\'s rule)', cache.hgc({ reuse: 'hold' })],
   ['hgc, gate g = 10 (the reference default)', cache.hgc({ gateStep: 10 })],
   ['hgc online (λ_intra 0, τ = 0.12)', cache.hgc({ schedule: 'online', lambdaIntra: 0, threshold: 0.12 })],

@@ -127,7 +127,7 @@ t.test('macs: table, JSON and the step timeline plot', async (t) => {
   const svg = path.join(tmp, 'timeline.svg');
   let r = hgc(['macs', '--policy', 'hgc', '--policy', 'uncached', '--policy', 'tgate:gateStep=10', '--plot', svg]);
   t.equal(r.code, 0, r.code === 0 ? 'exit 0' : r.stderr);
-  t.match(r.stdout, /Policy hgc\(.*\): 6\.572 TMACs/);
+  t.match(r.stdout, /Policy hgc\(.*\): 6\.706 TMACs/);
   t.match(r.stderr, /wrote .*timeline\.svg/);
   const root = parseXml(fs.readFileSync(svg, 'utf8'));
   const texts = allElements(root).filter((e) => e.name === 'text').map((e) => e.text);
