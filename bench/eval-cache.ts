@@ -4,7 +4,12 @@
  * mIoU against the control masks, and fidelity to the uncached run (PSNR of the decoded image, agreement of its
  * segmentation with the uncached image's, mIoU with the uncached segmentation as ground truth).
  *
- *   node dist/bench/eval-cache.js [--cases 64] [--json] [--fixtures ../shared/fixtures] [--plot quality.svg]
+ *   node dist/bench/eval-cache.js [--cases 64 | --cases 0-31] [--splits 0-31,32-63] [--policy spec …] [--json]
+ *                                 [--fixtures ../shared/fixtures] [--plot quality.svg]
+ *
+ * `--cases` takes a count (the first N cases) or an inclusive range `a-b` of case indices. `--splits` adds, for
+ * every policy, rows scored on each listed sub-range of the evaluated cases (from the same runs), so a variant can
+ * be chosen on one split and reported on another (docs/cache-evaluation.md); `a-b+c-d` joins ranges.
  *
  * `--plot` writes quality (mIoU against the masks, and the two fidelity measures) against the toy model's measured
  * MACs for every policy as an SVG chart (docs/img/quality-vs-macs.svg is this chart for the 64 cases).
@@ -20,6 +25,7 @@ import {
 const { values } = parseArgs({
   options: {
     cases: { type: 'string', default: '64' },
+    splits: { type: 'string' },
     json: { type: 'boolean', default: false },
     fixtures: { type: 'string', default: path.resolve(__dirname, '../../../shared/fixtures') },
     policy: { type: 'string', multiple: true },
@@ -42,12 +48,23 @@ const controlnet = load(new models.ControlNetModel(JSON.parse(fs.readFileSync(to
 const text = new models.ToyTextEncoder(toy('text'));
 const taesd = loadTaesd(fx('taesd'), { parts: 'decoder' });
 const spec = JSON.parse(fs.readFileSync(toy('eval', 'cases.json'), 'utf8')) as { cases: { name: string; prompt: string }[] };
-const count = Math.min(Number(values.cases), spec.cases.length);
+
+/** Case indices of `a-b` (inclusive) or of a count N (0..N−1), clipped to the fixture's cases; `+` joins ranges. */
+function caseRange(text: string): number[] {
+  if (text.includes('+')) return [...new Set(text.split('+').flatMap((part) => caseRange(part)))].sort((a, b) => a - b);
+  const m = /^(\d+)-(\d+)$/.exec(text.trim());
+  const [lo, hi] = m ? [Number(m[1]), Number(m[2])] : [0, Number(text) - 1];
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo <= hi)) throw new Error(`--cases/--splits: bad range '${text}' (N or a-b)`);
+  return Array.from({ length: Math.min(hi, spec.cases.length - 1) - lo + 1 }, (_, k) => lo + k);
+}
+const caseIds = caseRange(values.cases!);
+const count = caseIds.length;
+const splits = (values.splits ?? '').split(',').filter((x) => x.trim() !== '').map((x) => ({ label: x.trim(), ids: caseRange(x) }));
 const noise = loadSafetensors(toy('eval', 'noise.safetensors')).get('noise')!;
 const uncond = text.encode('');
 
 interface Case { cond: Tensor; control: Tensor; noise: Tensor; mask: Uint8Array }
-const cases: Case[] = spec.cases.slice(0, count).map((c, i) => ({
+const cases: Case[] = caseIds.map((i) => ({ c: spec.cases[i]!, i })).map(({ c, i }) => ({
   cond: text.encode(c.prompt),
   control: readPng(toy('eval', `${c.name}_control.png`)),
   noise: sliceNoise(i),
@@ -62,7 +79,8 @@ function sliceNoise(i: number): Tensor {
 }
 
 interface Output { rgb: Uint8Array; seg: Uint8Array }
-function generate(c: Case, policy: cache.CachePolicy | undefined): { out: Output; macs: number; ms: number } {
+interface Run { out: Output; macs: number; ms: number }
+function generate(c: Case, policy: cache.CachePolicy | undefined): Run {
   const t0 = process.hrtime.bigint();
   const { result, counter } = countMacs(() => denoise({
     unet, controls: [{ model: controlnet, image: c.control }], cond: c.cond, uncond, latents: c.noise, steps: 20, guidance: 7.5,
@@ -82,13 +100,23 @@ interface Row {
 }
 
 const reference = cases.map((c) => generate(c, undefined));
-const refMacs = reference.reduce((s, r) => s + r.macs, 0), refMs = reference.reduce((s, r) => s + r.ms, 0);
+const sum = (at: number[], f: (r: Run) => number) => at.reduce((s, k) => s + f(reference[k]!), 0);
 const sd15Base = runMacs(undefined).total();
 
 function evaluate(label: string, policy: cache.CachePolicy | undefined, runs = policy ? cases.map((c) => generate(c, policy)) : reference): Row {
+  for (const sp of splits) {
+    const at = sp.ids.map((id) => caseIds.indexOf(id)).filter((k) => k >= 0);
+    score(`${label} [cases ${sp.label}]`, policy, at.map((k) => runs[k]!), at);
+  }
+  return score(label, policy, runs, runs.map((_, k) => k));
+}
+
+/** Scores runs[j] (of case cases[at[j]]) against the masks and the uncached run. */
+function score(label: string, policy: cache.CachePolicy | undefined, runs: Run[], at: number[]): Row {
   const vsMask = new evaluation.MiouAccumulator(), vsRef = new evaluation.MiouAccumulator();
   let psnr = 0, agree = 0, macs = 0, ms = 0;
-  runs.forEach((r, i) => {
+  runs.forEach((r, j) => {
+    const i = at[j]!;
     vsMask.add(r.out.seg, cases[i]!.mask);
     vsRef.add(r.out.seg, reference[i]!.out.seg);
     const p = evaluation.psnrUint8(r.out.rgb, reference[i]!.out.rgb);
@@ -99,8 +127,8 @@ function evaluate(label: string, policy: cache.CachePolicy | undefined, runs = p
   });
   const sd15 = runMacs(policy).total();
   const row: Row = {
-    policy: label, sd15Tmacs: sd15 / 1e12, macRatio: sd15 / sd15Base, toyMacRatio: macs / refMacs, msPerImage: ms / runs.length,
-    speedup: refMs / ms, miou: vsMask.miou(), pixelAccuracy: vsMask.pixelAccuracy(), psnr: psnr / runs.length,
+    policy: label, sd15Tmacs: sd15 / 1e12, macRatio: sd15 / sd15Base, toyMacRatio: macs / sum(at, (r) => r.macs), msPerImage: ms / runs.length,
+    speedup: sum(at, (r) => r.ms) / ms, miou: vsMask.miou(), pixelAccuracy: vsMask.pixelAccuracy(), psnr: psnr / runs.length,
     segAgreement: agree / runs.length, miouVsReference: vsRef.miou(),
   };
   log(`| ${label} | ${row.sd15Tmacs.toFixed(2)} | ${(100 * row.macRatio).toFixed(1)}% | ${(100 * row.toyMacRatio).toFixed(1)}% | ${row.msPerImage.toFixed(0)} | ${row.speedup.toFixed(2)}× | ${row.miou.toFixed(4)} | ${row.psnr.toFixed(2)} | ${row.segAgreement.toFixed(4)} | ${row.miouVsReference.toFixed(4)} |`);
@@ -118,7 +146,7 @@ function matched(make: (k: number) => cache.CachePolicy, ks: number[], target: n
   return best;
 }
 
-log(`Toy ControlNet evaluation: ${count} cases, 20 UniPC steps, CFG 7.5; reference = the uncached run.\n`);
+log(`Toy ControlNet evaluation: ${count} cases (${caseIds[0]}–${caseIds[count - 1]}), 20 UniPC steps, CFG 7.5; reference = the uncached run.\n`);
 log('| policy | SD1.5 TMACs | of baseline | toy MACs | ms/image | speed | mIoU vs mask | PSNR vs ref (dB) | seg. agreement | mIoU vs ref |');
 log('|---|---|---|---|---|---|---|---|---|---|');
 const rows: Row[] = [];
@@ -144,6 +172,7 @@ const target = runMacs(hgcPolicy).total();
 for (const [label, p] of [
   ['none', cache.none()], ['deepCache (defaults)', cache.deepCache()], ['tgate (defaults)', cache.tgate()],
   ['fasterDiffusion (defaults)', cache.fasterDiffusion()], ['hgc (defaults)', hgcPolicy],
+  ['hgc, previous defaults (λ_intra 1, full steps 0/3/8/13/18)', cache.hgc({ lambdaIntra: 1, fullSteps: [0, 3, 8, 13, 18] })],
   ['hgc, reuse as stored (hold, DeepCache\'s rule)', cache.hgc({ reuse: 'hold' })],
   ['hgc, gate g = 10 (the reference default)', cache.hgc({ gateStep: 10 })],
   ['hgc online (λ_intra 0, τ = 0.12)', cache.hgc({ schedule: 'online', lambdaIntra: 0, threshold: 0.12 })],

@@ -52,10 +52,29 @@ t.test('HGC defaults land at the paper figure, 6.70 T ± 3%', async (t) => {
   t.ok(Math.abs(total / 6.70e12 - 1) < 0.03, `hgc defaults ${(total / 1e12).toFixed(3)} T`);
 });
 
+t.test('HGC per-step cache depth matches a hand computation', async (t) => {
+  // S_b as run on an HGC cached step: its cross-attention layers replay (no attn2 work at all), C does not run.
+  const noAttn2 = (r: MacRecord) => !/attn2\./.test(r.path);
+  const ends = (r: MacRecord) => /^(conv_in|time_embedding|conv_norm_out|conv_out)/.test(r.path);
+  const s0 = sum(step.unet.records, (r) => noAttn2(r) && (ends(r) || /^down_blocks\.0\.(resnets|attentions)\.0\./.test(r.path)
+    || /^up_blocks\.3\.(resnets|attentions)\.2\./.test(r.path)));
+  const s2 = sum(step.unet.records, (r) => noAttn2(r) && (ends(r) || /^down_blocks\.0\./.test(r.path) || /^up_blocks\.3\./.test(r.path)));
+  // The default: full steps 0/3/6/10/14/18; branch 0 on cached steps before 16, branch 2 on 16, 17 and 19.
+  t.same(cache.defaultHgcBranches(20), [...Array(16).fill(0), 2, 2, 2, 2]);
+  t.same(cache.defaultHgcBranches(10), [...Array(8).fill(0), 2, 2], 'scaled: the last fifth');
+  t.ok(near(runMacs(cache.hgc()).total(), 6 * 2 * (G + C) + 11 * 2 * s0 + 3 * 2 * s2 + ONCE), 'hgc defaults');
+  // An explicit list: branch 1 on steps 1, 2 and 4, branch 0 elsewhere, full steps 0 and 3.
+  const s1 = sum(step.unet.records, (r) => noAttn2(r) && (ends(r) || /^down_blocks\.0\.(resnets|attentions)\.[01]\./.test(r.path)
+    || /^up_blocks\.3\.(resnets|attentions)\.[12]\./.test(r.path)));
+  const list = [0, 1, 1, 0, 1, 0, 0, 0];
+  t.ok(near(runMacs(cache.hgc({ lambdaIntra: list, fullSteps: [0, 3] }), { steps: 8 }).total(), 2 * 2 * (G + C) + 3 * 2 * s1 + 3 * 2 * s0 + ONCE), 'per-step list');
+  t.ok(near(runMacs(cache.hgc({ lambdaIntra: 1, fullSteps: [0, 3] }), { steps: 8 }).total(), 2 * 2 * (G + C) + 6 * 2 * s1 + ONCE), 'one branch');
+});
+
 t.test('policy specs and npm run macs -- --policy', async (t) => {
   t.equal(cache.parsePolicySpec('deepCache:interval=4,branch=1').name, 'deepCache(interval=4, branch=1)');
   t.match(cache.parsePolicySpec('deepCache+tgate:gateStep=8').name, /deepCache.*\+ tgate\(gateStep=8\)/);
-  t.ok(near(runMacs(cache.parsePolicySpec('hgc:fullSteps=0/3/8/13/18')).total(), runMacs(cache.hgc()).total()), 'list values');
+  t.ok(near(runMacs(cache.parsePolicySpec('hgc:fullSteps=0/3/6/10/14/18')).total(), runMacs(cache.hgc()).total()), 'list values');
   t.throws(() => cache.parsePolicySpec('magic'), { name: 'HgcError', code: 'ARG', message: /unknown policy 'magic'/ });
   t.throws(() => cache.parsePolicySpec('hgc:gateStep'), { name: 'HgcError', code: 'ARG' });
   t.throws(() => cache.parsePolicySpec(''), { name: 'HgcError', code: 'ARG' });

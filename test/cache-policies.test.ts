@@ -46,7 +46,7 @@ t.test('plans: HGC skips the ControlNet and runs shallow on cached steps; online
   const plans: { step: number; full: boolean; cn: string; misses: string[] }[] = [];
   run(cache.hgc(), { onPlan: ({ step, plan, observation }: { step: number; plan: cache.StepPlan; observation: cache.StepObservation }) =>
     plans.push({ step, full: observation.full, cn: plan.controlnet, misses: observation.misses }) });
-  t.same(plans.filter((p) => p.full).map((p) => p.step), [0, 3, 8, 13, 18], 'full steps as scheduled');
+  t.same(plans.filter((p) => p.full).map((p) => p.step), [0, 3, 6, 10, 14, 18], 'full steps as scheduled');
   t.ok(plans.every((p) => p.misses.length === 0), 'no cache misses with an unlimited pool');
   t.ok(plans.filter((p) => !p.full).every((p) => p.cn === 'reuse'), 'cached steps reuse the ControlNet residuals');
   const online: boolean[] = [];

@@ -3,7 +3,7 @@
  * 1. CFG gate: the step runs with CFG only if every policy keeps it.
  * 2. Block level: the first policy (in argument order) that asks for anything other than a plain full step —
  *    a shallow/auto/decoder step, storing a branch, the encoder or residuals, or reusing ControlNet residuals —
- *    decides block, storeBranch, storeEncoder, storeResiduals, controlnet and reuse.
+ *    decides block, storeBranch(es), storeEncoder, storeResiduals, controlnet, reuse and reuseAxis.
  * 3. Attention level: the first policy whose cross-attention plan is not plain 'compute' decides it.
  * begin/observe reach every policy; decide is asked of the block-level owner.
  * Example: compose(deepCache({ interval: 3 }), tgate({ gateStep: 10 })) is DeepCache + T-GATE.
@@ -42,10 +42,12 @@ export function compose(...policies: CachePolicy[]): CachePolicy {
         cfg: plans.every((p) => p.cfg),
         block: block.block,
         storeBranch: block.storeBranch,
+        storeBranches: block.storeBranches,
         storeEncoder: block.storeEncoder,
         storeResiduals: block.storeResiduals,
         controlnet: block.controlnet,
         reuse: block.reuse,
+        reuseAxis: block.reuseAxis,
         crossAttention: attn.crossAttention,
         crossAttentionLayer: attn.crossAttentionLayer,
         replayMaps: attn.replayMaps,

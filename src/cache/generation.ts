@@ -14,6 +14,7 @@ import { guide, matchBatch } from './batch.js';
 import type { StepGraphs } from '../graph/step-graphs.js';
 import type { CachePolicy, StepContext, StepObservation, StepPlan } from './policy.js';
 import { FeatureHistory, reuseOrder } from './history.js';
+import { reusePosition } from './reuse-axis.js';
 import type { CacheStore } from './store.js';
 
 /** A ControlNet prepared for a generation: its conditioning embeddings at batch 2 and 1 (exact caches). */
@@ -131,7 +132,8 @@ export class CachedGeneration {
         index: b,
         decide: (probe: Tensor): Tensor | undefined => {
           // Drift against what a cached step would assume: the stored probe, or its extrapolation with reuse 'linear'.
-          const ref = probe.device === 'meta' ? undefined : this.#reused('probe', batch, ctx, plan);  // meta: no data
+          // The probe is kept at storeBranch only: a step cut at another branch measures no drift.
+          const ref = probe.device === 'meta' || b !== plan.storeBranch ? undefined : this.#reused('probe', batch, ctx, plan);  // meta: no data
           if (ref) {
             drift = ops.relativeL1(probe, ref);
             ref.dispose();
@@ -139,7 +141,7 @@ export class CachedGeneration {
           let wantShallow = plan.block.kind === 'shallow';
           if (plan.block.kind === 'auto') wantShallow = drift !== undefined && !(this.policy.decide?.(ctx, drift) ?? true);
           if (wantShallow) {
-            const deep = this.#reused('deep', batch, ctx, plan);
+            const deep = this.#reused(`deep.${b}`, batch, ctx, plan);
             if (deep) {
               full = false;
               return deep;
@@ -149,15 +151,16 @@ export class CachedGeneration {
           if (plan.storeBranch === b) this.#keep('probe', probe, ctx, plan);
           return undefined;
         },
-        store: plan.storeBranch === b ? (deep: Tensor) => {
-          if (deep.device !== 'meta') {
-            const prev = this.#get('deep', batch);
+        storeAt: plan.storeBranch === b ? [b, ...(plan.storeBranches ?? []).filter((k) => k !== b)] : [],
+        store: plan.storeBranch === b ? (deep: Tensor, at: number) => {
+          if (deep.device !== 'meta' && at === b) {
+            const prev = this.#get(`deep.${at}`, batch);
             if (prev) {
               deepDrift = ops.relativeL1(deep, prev);
               prev.dispose();
             }
           }
-          this.#keep('deep', deep, ctx, plan);
+          this.#keep(`deep.${at}`, deep, ctx, plan);
         } : undefined,
       };
       const encoder = plan.storeEncoder ? {
@@ -195,12 +198,17 @@ export class CachedGeneration {
   }
 
   #keep(key: string, t: Tensor, ctx: StepContext, plan: StepPlan): void {
-    this.#history.keep(key, t, ctx.index, reuseOrder(plan.reuse));
+    const order = reuseOrder(plan.reuse);
+    this.#history.keep(key, t, ctx.index, order, order > 0 ? reusePosition(ctx, plan.reuseAxis) : ctx.index);
   }
 
-  /** A cached tensor for a reusing step at `batch`: as stored, or extrapolated to this step (plan.reuse). */
+  /**
+   * A cached tensor for a reusing step at `batch`: as stored, or extrapolated to this step (plan.reuse, along
+   * plan.reuseAxis; a policy should keep one axis for a whole generation).
+   */
   #reused(key: string, batch: number, ctx: StepContext, plan: StepPlan): Tensor | undefined {
-    return this.#history.reuse(key, batch, ctx.index, reuseOrder(plan.reuse));
+    const order = reuseOrder(plan.reuse);
+    return this.#history.reuse(key, batch, order > 0 ? reusePosition(ctx, plan.reuseAxis) : ctx.index, order);
   }
 
   #encoder(skips: number, batch: number): { skips: Tensor[]; mid: Tensor } | undefined {

@@ -2,7 +2,8 @@
  * Feature history for cached steps: keeps the last few stored values of a cached feature (h_b, the probe, the
  * ControlNet residuals) with the step each came from, and serves a reusing step either the newest value ('hold')
  * or its polynomial extrapolation to that step through the last two ('linear') or three ('quadratic') values
- * (Lagrange form along the step index). Extrapolation is elementwise, so it adds no MACs under either convention.
+ * (Lagrange form along a coordinate the caller chooses: the step index by default, or σ / log-SNR, see
+ * reuse-axis.ts). Extrapolation is elementwise, so it adds no MACs under either convention.
  */
 import * as ops from '../ops/index.js';
 import { tidy } from '../scope.js';
@@ -25,17 +26,20 @@ const kMaxOrder = 2;
 
 /** The last few stored values of each cached feature, with their steps; serves held or extrapolated values. */
 export class FeatureHistory {
-  /** Newest first: the steps of `key`, `key.h1`, `key.h2`. */
-  #steps = new Map<string, number[]>();
+  /** Newest first: the steps of `key`, `key.h1`, `key.h2`, and their positions on the extrapolation axis. */
+  #steps = new Map<string, { step: number; at: number }[]>();
 
   /** @param store The generation's cache store that holds the values (keys `k`, `k.h1`, `k.h2`). */
   constructor(readonly store: CacheStore) {}
 
-  /** Stores `t` as the newest value of `key` at `step`, keeping `order` older values (fewer if the budget says no). */
-  keep(key: string, t: Tensor, step: number, order: number): void {
+  /**
+   * Stores `t` as the newest value of `key` at `step` (position `at` on the extrapolation axis, default the step
+   * itself), keeping `order` older values (fewer if the budget says no).
+   */
+  keep(key: string, t: Tensor, step: number, order: number, at = step): void {
     const before = this.#steps.get(key) ?? [];
-    let older: number[];
-    if (before.length > 0 && before[0]! >= step) {
+    let older: { step: number; at: number }[];
+    if (before.length > 0 && before[0]!.step >= step) {
       older = before.slice(1, order + 1);  // stored again in the same step: replace the newest only
     } else {
       // Shift key.h(j−1) → key.h(j), oldest first; a copy the budget refuses ends the usable history there.
@@ -51,13 +55,16 @@ export class FeatureHistory {
       older = before.slice(0, valid);
     }
     for (let j = older.length + 1; j <= kMaxOrder; j++) this.store.release(slot(key, j));
-    if (this.store.put(key, t)) this.#steps.set(key, [step, ...older]);
+    if (this.store.put(key, t)) this.#steps.set(key, [{ step, at }, ...older]);
     else this.#steps.delete(key);
   }
 
-  /** The value of `key` for a reusing step `step` at `batch` (a new tensor owned by the caller), or undefined. */
-  reuse(key: string, batch: number, step: number, order: number): Tensor | undefined {
-    const steps = (this.#steps.get(key) ?? []).slice(0, order + 1);
+  /**
+   * The value of `key` for a reusing step at position `at` (on the axis `keep` was given) at `batch` (a new tensor
+   * owned by the caller), or undefined.
+   */
+  reuse(key: string, batch: number, at: number, order: number): Tensor | undefined {
+    const steps = (this.#steps.get(key) ?? []).slice(0, order + 1).map((e) => e.at);
     const values: Tensor[] = [];
     for (let j = 0; j < steps.length; j++) {
       const t = this.store.get(slot(key, j));
@@ -67,7 +74,7 @@ export class FeatureHistory {
       values.push(m);
     }
     if (values.length <= 1) return values[0];
-    const w = lagrangeWeights(steps.slice(0, values.length), step);
+    const w = lagrangeWeights(steps.slice(0, values.length), at);
     const out = tidy(() => values.slice(1).reduce((acc, v, j) => ops.add(acc, ops.scale(v, w[j + 1]!)), ops.scale(values[0]!, w[0]!)));
     values.forEach((v) => v.dispose());
     return out;

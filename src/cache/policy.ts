@@ -17,7 +17,20 @@ export interface StepContext {
   cfg: boolean;
   /** Batch of the UNet in the previous step (2 with CFG, 1 without); 0 before the first step. */
   previousBatch: number;
+  /**
+   * ᾱ (the noise schedule's cumulative α product) at this step's timestep, from the scheduler; gives the noise
+   * level σ = √((1 − ᾱ)/ᾱ) and the log-SNR log(ᾱ/(1 − ᾱ)) for policies and for extrapolating cached features in
+   * those coordinates (StepPlan.reuseAxis). Undefined when the caller does not know the schedule.
+   */
+  alphaCumprod?: number;
 }
+
+/**
+ * The coordinate along which cached features are extrapolated (StepPlan.reuseAxis): the step index, the
+ * scheduler's timestep, the noise level σ = √((1 − ᾱ)/ᾱ), or the log-SNR log(ᾱ/(1 − ᾱ)) (= 2λ, λ being the
+ * DPM-Solver/UniPC time variable; any affine change of the coordinate gives the same extrapolation).
+ */
+export type ReuseAxis = 'step' | 'timestep' | 'sigma' | 'logSnr';
 
 /** What a cross-attention layer does in a step. */
 export type CrossAttentionMode =
@@ -65,6 +78,11 @@ export interface StepPlan {
   block: BlockPlan;
   /** On full runs, keep h_b and the residuals of skips 0..b for this branch (the probe is measured there too). */
   storeBranch?: number;
+  /**
+   * On full runs, also keep h_k for these branches k (for later shallow steps at another depth; no probe is kept
+   * for them, so shallow steps at a branch other than storeBranch measure no drift).
+   */
+  storeBranches?: readonly number[];
   /** On full runs, keep the encoder outputs (Faster-Diffusion key steps). */
   storeEncoder?: boolean;
   /** When the ControlNet runs, keep its residuals for later 'reuse' steps. */
@@ -83,6 +101,11 @@ export interface StepPlan {
    * two / three stored values (elementwise, no MACs counted; keeps one / two more copies of each).
    */
   reuse?: 'hold' | 'linear' | 'quadratic';
+  /**
+   * The coordinate of the 'linear' / 'quadratic' extrapolation (default 'step'); 'sigma' and 'logSnr' need
+   * StepContext.alphaCumprod (denoise() provides it). See {@link ReuseAxis}.
+   */
+  reuseAxis?: ReuseAxis;
 }
 
 /** What a step measured, reported to {@link CachePolicy.observe}. */

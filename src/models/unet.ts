@@ -34,8 +34,13 @@ export interface BranchHook {
    * only S_b, or undefined to run the whole network.
    */
   decide: (probe: Tensor) => Tensor | undefined;
-  /** On whole-network runs: receives h_b so it can be cached (do not dispose it). */
-  store?: (deep: Tensor) => void;
+  /**
+   * On whole-network runs: receives h_b so it can be cached (do not dispose it), and h_k of every other branch k
+   * listed in `storeAt`, with its branch index.
+   */
+  store?: (deep: Tensor, branch: number) => void;
+  /** The branches whose h is passed to `store` on whole-network runs (default: just `index`). */
+  storeAt?: readonly number[];
 }
 
 /** Faster-Diffusion's encoder propagation: reuse the encoder outputs (skips with residuals, mid output). */
@@ -179,8 +184,10 @@ export class UNet2DConditionModel extends Module {
     check(sample.shape[2]! % levels === 0 && sample.shape[3]! % levels === 0, 'SHAPE',
       () => `UNet: latent size ${sample.shape[2]}×${sample.shape[3]} must be a multiple of ${levels}`);
     const branch = opts.branch;
-    if (branch) check(Number.isInteger(branch.index) && branch.index >= 0 && branch.index < this.#down.length, 'ARG',
-      () => `UNet: branch ${branch.index} is out of range 0..${this.#down.length - 1}`);
+    const storeAt = branch?.storeAt ?? (branch ? [branch.index] : []);
+    for (const b of branch ? [branch.index, ...storeAt] : []) {
+      check(Number.isInteger(b) && b >= 0 && b < this.#down.length, 'ARG', () => `UNet: branch ${b} is out of range 0..${this.#down.length - 1}`);
+    }
     const hook = opts.hook;
     const temb = opts.temb ?? this.timeEmbedding(timestep, sample.shape[0]!, sample.device, hook);
     const owned: Tensor[] = opts.temb ? [] : [temb];
@@ -245,7 +252,7 @@ export class UNet2DConditionModel extends Module {
       }
       for (let u = upStart; u < this.#up.length; u++) {
         const layer = this.#up[u]!;
-        if (!shallow && branch?.store && u === this.#up.length - 1 - branch.index) branch.store(h);
+        if (!shallow && branch?.store && storeAt.includes(this.#up.length - 1 - u)) branch.store(h, this.#up.length - 1 - u);
         h = layer.run(h, skips[nSkips - 1 - u]!, temb, context, hook);
         owned.push(h);
         if (hook && layer.index === this.up_blocks[layer.block]!.layerCount - 1) hook(`up_blocks.${layer.block}`, h);

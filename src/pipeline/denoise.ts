@@ -9,6 +9,7 @@ import type { UNet2DConditionModel } from '../models/unet.js';
 import * as ops from '../ops/index.js';
 import { CachedGeneration, type PreparedControl } from '../cache/generation.js';
 import type { CachePolicy, StepObservation, StepPlan } from '../cache/policy.js';
+import { alphaCumprodAt } from '../cache/reuse-axis.js';
 import { type CachePoolStats, CacheStore } from '../cache/store.js';
 import { type MacCounter } from '../profile/macs.js';
 import { type CreateSchedulerOptions, createScheduler } from '../schedulers/factory.js';
@@ -138,7 +139,7 @@ export function denoise(opts: DenoiseOptions): Tensor {
   try {
     const ctrl = { h, w, cfg, owned, graphs };
     const step = opts.policy
-      ? policyStepper(opts, opts.policy, store!, steps, guidance, ctrl)
+      ? policyStepper(opts, opts.policy, store!, steps, guidance, ctrl, scheduler.alphasCumprod)
       : referenceStepper(opts, guidance, ctrl);
     const init = ops.scale(x, scheduler.initNoiseSigma);
     x.dispose();
@@ -236,7 +237,7 @@ function referenceStepper(opts: DenoiseOptions, guidance: number, s: StepperSetu
 
 /** Under a cache policy: the exact caches, the policy's plan for each step, the generation's cache store. */
 function policyStepper(opts: DenoiseOptions, policy: CachePolicy, store: CacheStore, steps: number, guidance: number,
-  s: StepperSetup): Stepper {
+  s: StepperSetup, alphas: readonly number[]): Stepper {
   const { unet } = opts;
   const gen = new CachedGeneration(store, policy);
   const context1 = opts.cond.clone();
@@ -259,7 +260,7 @@ function policyStepper(opts: DenoiseOptions, policy: CachePolicy, store: CacheSt
   policy.begin?.({ totalSteps: steps, cfg: s.cfg, latentHeight: s.h, latentWidth: s.w, branches: unet.branchCount });
   let previousBatch = 0;
   return (i, t, xin) => {
-    const ctx = { index: i, timestep: t, totalSteps: steps, cfg: s.cfg, previousBatch };
+    const ctx = { index: i, timestep: t, totalSteps: steps, cfg: s.cfg, previousBatch, alphaCumprod: alphaCumprodAt(alphas, t) };
     const plan = policy.plan(ctx);
     const batch = plan.cfg && s.cfg ? 2 : 1;
     if (opts.macCounter) opts.macCounter.tags = { step: i, phase: batch === 2 ? 'cfg' : 'cond' };

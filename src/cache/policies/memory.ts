@@ -28,6 +28,11 @@ export function branchBytes(info: Info, branch: number, residuals: boolean): num
   return (probe + 2 * deep + res) * BYTES;
 }
 
+/** h_b alone and its extrapolation history (an extra branch kept on full steps for a per-step cache depth). */
+export function deepBytes(info: Info, branch: number): number {
+  return 2 * (skipSizes(info)[branch] ?? 0) * BYTES;
+}
+
 /** Every skip plus the mid-block output. */
 export function encoderBytes(info: Info): number {
   const skips = skipSizes(info);
