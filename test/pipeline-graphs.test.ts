@@ -1,8 +1,8 @@
 // denoise({ graphs: true }) on the CUDA devices of this build: the toy SD1.5-architecture UNet + ControlNet (random
 // control image, 8×8 latents, CFG) gives bit-identical latents with and without graphs, for the reference step
 // (ControlNet + UNet + guidance in one graph), under DeepCache (a full-step graph that stores h_b and the probe,
-// a shallow cached-step graph fed with the cached h_b) and under a policy mixing reused ControlNet residuals and
-// extrapolated h_b; every graph and private pool is released at the end of
+// a shallow cached-step graph fed with the cached h_b), under a policy mixing reused ControlNet residuals and
+// extrapolated h_b, under per-step cache depths and under HGC's defaults; every graph and private pool is released at the end of
 // the generation and when it is cancelled. cpu ignores the option.
 import t from 'tap';
 
@@ -71,6 +71,26 @@ for (const device of devices) {
     const graphedMixed = run(4, true, mixed(), undefined, undefined, { warmup: 0 });
     t.ok(same(graphedMixed.data, eagerMixed.data), 'ControlNet reused in full and shallow steps, extrapolated h_b: bit-identical latents');
     t.same(graphedMixed.stats && [graphedMixed.stats.captures, graphedMixed.stats.eager], [4, 0], 'one graph per plan');
+
+    // Per-step cache depth (HGC's default shape): full steps keep h_0 (with the probe) and h_1 (storeBranches), and
+    // cached steps cut at branch 0 or 1, each reading its own kept feature.
+    const depth = (): cache.CachePolicy => ({
+      name: 'depth',
+      plan: (ctx) => {
+        const full = ctx.index === 0 || ctx.index === 3, b = ctx.index === 1 ? 0 : 1;
+        return {
+          cfg: ctx.cfg, block: full ? { kind: 'full' } : { kind: 'shallow', branch: b }, storeBranch: full ? 0 : undefined,
+          storeBranches: full ? [1] : undefined, storeResiduals: true, controlnet: 'run', crossAttention: 'compute', reuse: 'hold',
+        };
+      },
+    });
+    const eagerDepth = run(5, false, depth());
+    const graphedDepth = run(5, true, depth(), undefined, undefined, { warmup: 0 });
+    t.ok(same(graphedDepth.data, eagerDepth.data), 'full steps keeping two depths, cached steps at either: bit-identical latents');
+    t.same(graphedDepth.stats && [graphedDepth.stats.captures, graphedDepth.stats.eager], [3, 0], 'graphs: full, shallow at 0, shallow at 1');
+    const eagerHgc = run(5, false, cache.hgc());
+    const graphedHgc = run(5, true, cache.hgc());
+    t.ok(same(graphedHgc.data, eagerHgc.data), 'HGC defaults: bit-identical latents');
 
     // A cache budget may evict entries a graph would read: policy steps then stay eager (same result).
     let budgeted: StepGraphStats | undefined;

@@ -267,12 +267,15 @@ export class CachedGeneration {
     const shallow = plan.block.kind === 'shallow';
     const nc = inp.controls.length;
     const reuseRes = nc > 0 && plan.controlnet === 'reuse';
-    const storeDeep = !shallow && b !== undefined && plan.storeBranch === b;
+    // Full runs at the plan's storeBranch keep h_k for that branch and the plan's extra storeBranches (eager: the
+    // UNet's storeAt); each becomes a graph output, kept under `deep.k` after the graph, as the eager path does.
+    const storeAt = !shallow && b !== undefined && plan.storeBranch === b
+      ? [b, ...(plan.storeBranches ?? []).filter((k) => k !== b)] : [];
     const storeRes = nc > 0 && !reuseRes && plan.storeResiduals === true;
     return tidy(() => {
       const cached: Tensor[] = [];
       if (shallow) {
-        const deep = this.#reused('deep', batch, ctx, plan);
+        const deep = this.#reused(`deep.${b!}`, batch, ctx, plan);
         if (!deep) return undefined;
         cached.push(deep);
       }
@@ -286,13 +289,14 @@ export class CachedGeneration {
       }
       const device = inp.x.device;
       const tembs = [inp.unet.timeEmbedding(inp.timestep, batch, device), ...inp.controls.map((c) => c.model.timeEmbedding(inp.timestep, batch, device))];
-      const key = `policy:${plan.block.kind}:b${b ?? '-'}:batch${batch}:${reuseRes ? 'reuse' : 'run'}:${storeDeep ? 'deep' : ''}:${storeRes ? 'res' : ''}`;
+      const key = `policy:${plan.block.kind}:b${b ?? '-'}:batch${batch}:${reuseRes ? 'reuse' : 'run'}:deep[${storeAt.join(',')}]:${storeRes ? 'res' : ''}`;
       const outs = graphs.run(key, [inp.x, ...tembs, ...cached], (xs) => {
         const x = xs[0]!, temb = xs[1]!, ctembs = xs.slice(2, 2 + nc), deepIn = shallow ? xs[2 + nc] : undefined;
         const resIn = reuseRes ? xs.slice(2 + nc + (shallow ? 1 : 0)) : undefined;
         const xb = batch === 2 ? ops.concat([x, x], 0) : x;
         const extra: Tensor[] = [];
-        let probe: Tensor | undefined, deepOut: Tensor | undefined;
+        const deepOut = new Map<number, Tensor>();
+        let probe: Tensor | undefined;
         const residuals = nc === 0 ? undefined : (): Residuals => {
           if (resIn) return shallow ? { down: [...resIn] } : { down: resIn.slice(0, -1), mid: resIn[resIn.length - 1]! };
           const r = this.#controlsForward(inp, xb, context, batch, ctembs);
@@ -305,32 +309,35 @@ export class CachedGeneration {
             probe = p.clone();
             return deepIn;
           },
-          store: storeDeep ? (d: Tensor) => { deepOut = d.clone(); } : undefined,
+          storeAt,
+          store: storeAt.length > 0 ? (d: Tensor, at: number) => { deepOut.set(at, d.clone()); } : undefined,
         };
         const out = withCrossAttentionController(this.attention, () =>
           inp.unet.forward(xb, inp.timestep, context, { branch, residuals, temb }));
         const eps = this.#guide(out, batch, inp.guidance);
-        return [eps, ...(probe ? [probe] : []), ...(deepOut ? [deepOut] : []), ...extra];
+        return [eps, ...(probe ? [probe] : []), ...storeAt.map((at) => deepOut.get(at)!), ...extra];
       });
       const eps = outs[0]!;
       let k = 1;
       const probe = b !== undefined ? outs[k++] : undefined;
-      const deep = storeDeep ? outs[k++] : undefined;
+      const deeps = storeAt.map((at) => [at, outs[k++]!] as const);
       const res = outs.slice(k);
       let drift: number | undefined, deepDrift: number | undefined;
       if (res.length > 0) {
         res.slice(0, -1).forEach((d, i) => this.#keep(`cn.res.${i}`, d, ctx, plan));
         this.#keep('cn.mid', res[res.length - 1]!, ctx, plan);
       }
-      if (probe) {
-        const ref = this.#reused('probe', batch, ctx, plan);
+      if (probe) {  // as the eager path: the probe is measured and kept at storeBranch only
+        const ref = b !== plan.storeBranch ? undefined : this.#reused('probe', batch, ctx, plan);
         if (ref) drift = ops.relativeL1(probe, ref);
         if (!shallow && plan.storeBranch === b) this.#keep('probe', probe, ctx, plan);
       }
-      if (deep) {
-        const prev = this.#get('deep', batch);
-        if (prev) deepDrift = ops.relativeL1(deep, prev);
-        this.#keep('deep', deep, ctx, plan);
+      for (const [at, deep] of deeps) {
+        if (at === b) {
+          const prev = this.#get(`deep.${at}`, batch);
+          if (prev) deepDrift = ops.relativeL1(deep, prev);
+        }
+        this.#keep(`deep.${at}`, deep, ctx, plan);
       }
       return { eps, obs: { full: !shallow, drift, deepDrift, misses: [...this.attention.misses] } };
     });
