@@ -113,36 +113,39 @@ cudaError_t detail::check_legacy_stream() {
   return cudaErrorStreamCaptureImplicit;
 }
 
-cudaError_t detail::record_memcpy(cudaStream_t stream, void* dst, const void* src, size_t bytes, bool* recorded) {
+namespace {
+
+// Appends n to the stream's graph when the stream is capturing (*recorded = true); otherwise leaves the work to
+// the caller (*recorded = false). A stream whose capture failed answers with that capture's error.
+cudaError_t record_node(cudaStream_t stream, Node n, bool* recorded) {
   bool cap = false;
   if (cudaError_t e = stream_state(stream, &cap)) return e;
   *recorded = cap;
   if (cap) {
-    Node n;
-    n.kind = Node::Memcpy;
-    n.dst = dst;
-    n.src = src;
-    n.bytes = bytes;
     std::lock_guard<std::mutex> g(capture_mutex);
     stream->nodes.push_back(std::move(n));
   }
   return cudaSuccess;
 }
 
+}  // namespace
+
+cudaError_t detail::record_memcpy(cudaStream_t stream, void* dst, const void* src, size_t bytes, bool* recorded) {
+  Node n;
+  n.kind = Node::Memcpy;
+  n.dst = dst;
+  n.src = src;
+  n.bytes = bytes;
+  return record_node(stream, std::move(n), recorded);
+}
+
 cudaError_t detail::record_memset(cudaStream_t stream, void* dst, int value, size_t bytes, bool* recorded) {
-  bool cap = false;
-  if (cudaError_t e = stream_state(stream, &cap)) return e;
-  *recorded = cap;
-  if (cap) {
-    Node n;
-    n.kind = Node::Memset;
-    n.dst = dst;
-    n.value = value;
-    n.bytes = bytes;
-    std::lock_guard<std::mutex> g(capture_mutex);
-    stream->nodes.push_back(std::move(n));
-  }
-  return cudaSuccess;
+  Node n;
+  n.kind = Node::Memset;
+  n.dst = dst;
+  n.value = value;
+  n.bytes = bytes;
+  return record_node(stream, std::move(n), recorded);
 }
 
 bool record_launch(cudaStream_t stream, const char* name, const void* kernel, dim3 grid, dim3 block,
