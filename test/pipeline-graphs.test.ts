@@ -6,7 +6,7 @@
 // the generation and when it is cancelled. cpu ignores the option.
 import t from 'tap';
 
-import { type StepGraphStats, type Tensor, cache, denoise, full, loadSafetensors, memory, models, randn } from '../dist/src/index.js';
+import { type StepGraphStats, type Tensor, cache, countMacs, denoise, full, loadSafetensors, memory, models, randn } from '../dist/src/index.js';
 import { readJson } from './helpers/golden';
 import { testDevices } from './helpers/reference';
 import { toyPath } from './helpers/toy';
@@ -91,6 +91,18 @@ for (const device of devices) {
     const eagerHgc = run(5, false, cache.hgc());
     const graphedHgc = run(5, true, cache.hgc());
     t.ok(same(graphedHgc.data, eagerHgc.data), 'HGC defaults: bit-identical latents');
+
+    // Counting MACs (countMacs around the call) keeps every step eager: a replay would count nothing.
+    let counted: StepGraphStats | undefined;
+    const countedRun = countMacs(() => denoise({
+      unet, controls: [{ model: controlnet, image }], cond, uncond, steps: 3, height: 8, width: 8, seed: 7,
+      graphs: { warmup: 0 }, onGraphStats: (s) => { counted = s; },
+    }));
+    const countedEager = countMacs(() => denoise({ unet, controls: [{ model: controlnet, image }], cond, uncond, steps: 3, height: 8, width: 8, seed: 7 }));
+    t.equal(counted, undefined, 'no graphs while MACs are counted');
+    t.equal(countedRun.counter.total(), countedEager.counter.total(), 'the same MACs as the eager run');
+    countedRun.result.dispose();
+    countedEager.result.dispose();
 
     // A cache budget may evict entries a graph would read: policy steps then stay eager (same result).
     let budgeted: StepGraphStats | undefined;

@@ -11,7 +11,7 @@ import { CachedGeneration, type PreparedControl } from '../cache/generation.js';
 import type { CachePolicy, StepObservation, StepPlan } from '../cache/policy.js';
 import { alphaCumprodAt } from '../cache/reuse-axis.js';
 import { type CachePoolStats, CacheStore } from '../cache/store.js';
-import { type MacCounter } from '../profile/macs.js';
+import { type MacCounter, countingMacs } from '../profile/macs.js';
 import { type CreateSchedulerOptions, createScheduler } from '../schedulers/factory.js';
 import type { Scheduler, SchedulerName } from '../schedulers/types.js';
 import { guide } from '../cache/batch.js';
@@ -98,7 +98,8 @@ export interface DenoiseOptions {
    * signature and batch) is run eagerly once, then captured into a graph and replayed on later steps, so the
    * per-kernel launch gaps disappear. Steps that cannot be captured run eagerly, with the same result. At most
    * `maxGraphs` (default 8) graphs per generation, all released when it ends or is cancelled. Ignored on cpu and
-   * meta, and when `macCounter` is given (replays run no TypeScript, so nothing would be counted).
+   * meta, and when MACs are being counted — `macCounter` given, or a call inside `countMacs()` — since replays run
+   * no TypeScript, so nothing would be counted.
    */
   graphs?: boolean | StepGraphsOptions;
   /** Receives the graphs' statistics at the end of the generation, before they are released (not called without graphs). */
@@ -133,7 +134,7 @@ export function denoise(opts: DenoiseOptions): Tensor {
 
   const owned: Tensor[] = [];
   const store = opts.policy ? new CacheStore(opts.cacheBudgetBytes) : undefined;
-  const graphs = opts.graphs && !opts.macCounter && graphsSupported(device)
+  const graphs = opts.graphs && !opts.macCounter && !countingMacs() && graphsSupported(device)
     ? new StepGraphs(device, typeof opts.graphs === 'object' ? opts.graphs : {})
     : undefined;
   try {

@@ -87,6 +87,11 @@ export function macScope<T>(name: string, fn: () => T): T {
   }
 }
 
+/** @internal Whether any MAC counter is active (inside {@link countMacs}). */
+export function countingMacs(): boolean {
+  return counters.length > 0;
+}
+
 /** @internal Reports `macs` of an op to the active counters. */
 export function recordMacs(op: string, category: MacCategory, macs: number): void {
   if (counters.length === 0 || macs === 0) return;
