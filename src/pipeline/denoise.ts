@@ -3,6 +3,7 @@
  * embeddings, one or several ControlNets, any scheduler, per-step progress, cancellation. Returns latents.
  */
 import { randn } from '../creation.js';
+import type { DType } from '../dtype.js';
 import { HgcError, check, shapeStr } from '../errors.js';
 import type { ControlNetModel } from '../models/controlnet.js';
 import type { UNet2DConditionModel } from '../models/unet.js';
@@ -18,7 +19,7 @@ import { guide } from '../cache/batch.js';
 import { graphsSupported } from '../graph/cuda-graph.js';
 import { StepGraphs, type StepGraphStats, type StepGraphsOptions } from '../graph/step-graphs.js';
 import { keep, tidy } from '../scope.js';
-import type { Tensor } from '../tensor.js';
+import type { Device, Tensor } from '../tensor.js';
 import { prepareControl } from './control-image.js';
 
 /** One ControlNet with its control image and strength. */
@@ -52,7 +53,12 @@ export interface StepInfo {
 
 /** Options of {@link denoise}. */
 export interface DenoiseOptions {
-  /** The UNet that predicts the noise (its config fixes the latent channels and the text width C). */
+  /**
+   * The UNet that predicts the noise (its config fixes the latent channels and the text width C). Its parameters'
+   * device and dtype are the generation's: with f16/bf16 weights the models compute in that dtype (the text
+   * embeddings and control images are converted, ControlNets must be loaded in the same dtype), while the latents
+   * and the scheduler stay f32. Control images given as PNG paths or host tensors are moved to the device.
+   */
   unet: UNet2DConditionModel;
   /** Zero, one or several ControlNets; their residuals are summed. */
   controls?: ControlInput[];
@@ -138,10 +144,16 @@ export function denoise(opts: DenoiseOptions): Tensor {
     ? new StepGraphs(device, typeof opts.graphs === 'object' ? opts.graphs : {})
     : undefined;
   try {
-    const ctrl = { h, w, cfg, owned, graphs };
-    const step = opts.policy
+    const dtype = modelDtype(opts);
+    const ctrl = { h, w, cfg, owned, graphs, device, dtype };
+    const modelStep = opts.policy
       ? policyStepper(opts, opts.policy, store!, steps, guidance, ctrl, scheduler.alphasCumprod)
       : referenceStepper(opts, guidance, ctrl);
+    // Latents and the scheduler stay f32; the models see their own dtype.
+    const step: Stepper = dtype === 'f32' ? modelStep : (i, t, xin) => {
+      const eps = modelStep(i, t, xin.cast(dtype));
+      return eps.cast('f32');
+    };
     const init = ops.scale(x, scheduler.initNoiseSigma);
     x.dispose();
     x = init;
@@ -188,15 +200,42 @@ interface StepperSetup {
   h: number;
   w: number;
   cfg: boolean;
+  /** Device and dtype of the models' parameters: control images and text contexts are brought to them. */
+  device: Device;
+  dtype: DType;
   /** Per-generation tensors, disposed by the loop. */
   owned: Tensor[];
   /** The generation's CUDA graphs, when enabled on a device that has them. */
   graphs?: StepGraphs;
 }
 
-/** The control image at 8× the latent size, batch 1 (owned by the caller). */
+/** The control image at 8× the latent size, batch 1, on the models' device and in their dtype (owned by the caller). */
 function controlImage(c: ControlInput, s: StepperSetup): Tensor {
-  return prepareControl(c.image, s.h * c.model.conditioningFactor, s.w * c.model.conditioningFactor);
+  return tidy(() => {
+    let img = prepareControl(c.image, s.h * c.model.conditioningFactor, s.w * c.model.conditioningFactor);
+    if (img.device !== s.device) img = img.to(s.device);
+    return img.dtype === s.dtype ? img : img.cast(s.dtype);
+  });
+}
+
+/** `t` in `dtype` (a new tensor owned by the caller either way). */
+function asDtype(t: Tensor, dtype: DType): Tensor {
+  return t.dtype === dtype ? t.clone() : t.cast(dtype);
+}
+
+/**
+ * The dtype the models compute in: that of the UNet's parameters. f16/bf16 models get their inputs (latents, text
+ * contexts, control images) in that dtype and hand back noise predictions that are widened to f32, so the
+ * scheduler's arithmetic stays in f32. ControlNets must share the UNet's dtype (their residuals are added to its
+ * features).
+ */
+function modelDtype(opts: DenoiseOptions): DType {
+  const dtype = opts.unet.conv_in.weight.tensor?.dtype ?? 'f32';
+  for (const c of opts.controls ?? []) {
+    const cd = c.model.conv_in.weight.tensor?.dtype ?? 'f32';
+    check(cd === dtype, 'DTYPE', () => `the ControlNet's parameters are ${cd} but the UNet's are ${dtype}: load both in one dtype`);
+  }
+  return dtype;
 }
 
 /**
@@ -204,7 +243,7 @@ function controlImage(c: ControlInput, s: StepperSetup): Tensor {
  * MAC figure of the HGC paper counts. Only the batched text context and control images are built once.
  */
 function referenceStepper(opts: DenoiseOptions, guidance: number, s: StepperSetup): Stepper {
-  const context = s.cfg ? ops.concat([opts.uncond!, opts.cond], 0) : opts.cond.clone();
+  const context = tidy(() => asDtype(s.cfg ? ops.concat([opts.uncond!, opts.cond], 0) : opts.cond, s.dtype));
   s.owned.push(context);
   const controls = (opts.controls ?? []).map((c) => {
     const img = controlImage(c, s);
@@ -241,9 +280,9 @@ function policyStepper(opts: DenoiseOptions, policy: CachePolicy, store: CacheSt
   s: StepperSetup, alphas: readonly number[]): Stepper {
   const { unet } = opts;
   const gen = new CachedGeneration(store, policy);
-  const context1 = opts.cond.clone();
+  const context1 = asDtype(opts.cond, s.dtype);
   s.owned.push(context1);
-  const context2 = s.cfg ? ops.concat([opts.uncond!, opts.cond], 0) : undefined;
+  const context2 = s.cfg ? tidy(() => asDtype(ops.concat([opts.uncond!, opts.cond], 0), s.dtype)) : undefined;
   if (context2) s.owned.push(context2);
   const controls: PreparedControl[] = (opts.controls ?? []).map((c) => {
     // The conditioning embedding depends only on the control image: computed once (at the CFG batch) and
