@@ -1,9 +1,10 @@
-// denoise() with f16/bf16 models (latents and scheduler stay f32, the models compute in their dtype), with and
-// without a cache policy; control images given as a PNG path reach the models' device; mismatched UNet and
-// ControlNet dtypes are a clear DTYPE error.
+// denoise() and generate() with f16/bf16 models (latents and scheduler stay f32, the models and the decoder
+// compute in their dtype), with and without a cache policy; text embeddings on the CPU and control images given
+// as a PNG path reach models on another device; mismatched UNet and ControlNet dtypes are a clear DTYPE error.
 import t from 'tap';
 
-import { type DType, type Tensor, cache, denoise, loadControlNet, loadUNet, randn } from '../dist/src/index.js';
+import { type DType, type Tensor, cache, denoise, generate, loadControlNet, loadTaesd, loadUNet, models, randn } from '../dist/src/index.js';
+import { FIXTURES } from './helpers/golden';
 import { testDevices } from './helpers/reference';
 import { toyPath } from './helpers/toy';
 
@@ -66,4 +67,38 @@ t.test('a control image path reaches models on cuda-sim', { skip: testDevices('c
   // cuda-sim multiplies f16-rounded operands (docs/kernels-and-simulator.md): close to the CPU, not equal.
   const e = relErr(sim, cpu);
   t.ok(e < 2e-2, `cuda-sim vs cpu: ${e.toExponential(2)}`);
+});
+
+/** generate() on the toy model (8×8 latents, 3 steps) with the models and TAESD in `dtype` on `device`; the toy
+ * text encoder stays on the CPU in f32. Returns the image. */
+function image(dtype: DType, device: 'cpu' | 'cuda-sim'): Float32Array {
+  const unet = loadUNet(toyPath('unet'), { dtype, device });
+  const controlnet = loadControlNet(toyPath('controlnet'), { dtype, device });
+  const vae = loadTaesd(`${FIXTURES}/taesd`, { parts: 'decoder', dtype, device });
+  const textEncoder = new models.ToyTextEncoder(toyPath('text'));
+  try {
+    const r = generate({ unet, controls: [{ model: controlnet, image: controlPng }], textEncoder, vae, prompt: 'red square , blue background',
+      steps: 3, height: 8, width: 8, seed: 3 });
+    try {
+      if (r.image.dtype !== 'f32' || r.image.device !== device) throw new Error(`image came back ${r.image.dtype} on ${r.image.device}`);
+      return r.image.toFloat32();
+    } finally {
+      r.image.dispose();
+      r.latents.dispose();
+    }
+  } finally {
+    for (const m of [unet, controlnet, vae]) m.dispose();
+  }
+}
+
+t.test('generate() with f16 models and decoder: the f32 image within f16 rounding', async (t) => {
+  const ref = image('f32', 'cpu'), half = image('f16', 'cpu');
+  const diff = half.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i]!)), 0);
+  t.ok(diff < 0.05, `max |f16 − f32| = ${diff.toFixed(4)} of the [0, 1] range`);
+});
+
+t.test('generate() with models on cuda-sim and the text encoder on the cpu', { skip: testDevices('conv2d').includes('cuda-sim') ? false : 'cuda-sim unavailable' }, async (t) => {
+  const ref = image('f32', 'cpu'), sim = image('f32', 'cuda-sim');
+  const diff = sim.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i]!)), 0);
+  t.ok(diff < 0.05, `max |cuda-sim − cpu| = ${diff.toFixed(4)} of the [0, 1] range`);
 });

@@ -57,7 +57,8 @@ export interface DenoiseOptions {
    * The UNet that predicts the noise (its config fixes the latent channels and the text width C). Its parameters'
    * device and dtype are the generation's: with f16/bf16 weights the models compute in that dtype (the text
    * embeddings and control images are converted, ControlNets must be loaded in the same dtype), while the latents
-   * and the scheduler stay f32. Control images given as PNG paths or host tensors are moved to the device.
+   * and the scheduler stay f32. Text embeddings, initial latents and control images (also PNG paths) on another
+   * device are moved to the UNet's; the returned latents are on it.
    */
   unet: UNet2DConditionModel;
   /** Zero, one or several ControlNets; their residuals are summed. */
@@ -126,9 +127,12 @@ export function denoise(opts: DenoiseOptions): Tensor {
     if (t) check(t.rank === 3 && t.shape[0] === 1 && t.shape[2] === unet.config.crossAttentionDim, 'SHAPE',
       () => `${name} must be [1, tokens, ${unet.config.crossAttentionDim}], got ${shapeStr(t.shape)} (expected like ${shapeStr(textShape)})`);
   }
-  const device = opts.cond.device;
+  // The generation runs where the UNet's parameters are (text embeddings and latents given elsewhere are moved).
+  const device = unet.conv_in.weight.tensor?.device ?? opts.cond.device;
+  check(opts.uncond === undefined || opts.uncond.device === opts.cond.device, 'DEVICE',
+    () => `cond is on ${opts.cond.device} but uncond on ${opts.uncond!.device}`);
   let x = opts.latents
-    ? opts.latents.clone()
+    ? (opts.latents.device === device ? opts.latents.clone() : opts.latents.to(device))
     : randn([1, unet.config.inChannels, opts.height ?? 64, opts.width ?? 64], { seed: opts.seed ?? 0, device });
   check(x.rank === 4 && x.shape[0] === 1 && x.shape[1] === unet.config.inChannels, 'SHAPE',
     () => `latents must be [1, ${unet.config.inChannels}, h, w], got ${shapeStr(x.shape)}`);
@@ -218,9 +222,12 @@ function controlImage(c: ControlInput, s: StepperSetup): Tensor {
   });
 }
 
-/** `t` in `dtype` (a new tensor owned by the caller either way). */
-function asDtype(t: Tensor, dtype: DType): Tensor {
-  return t.dtype === dtype ? t.clone() : t.cast(dtype);
+/** `t` on the models' device and in their dtype (a new tensor owned by the caller either way). */
+function toModels(t: Tensor, s: StepperSetup): Tensor {
+  return tidy(() => {
+    const moved = t.device === s.device ? t.clone() : t.to(s.device);
+    return moved.dtype === s.dtype ? moved : moved.cast(s.dtype);
+  });
 }
 
 /**
@@ -243,7 +250,7 @@ function modelDtype(opts: DenoiseOptions): DType {
  * MAC figure of the HGC paper counts. Only the batched text context and control images are built once.
  */
 function referenceStepper(opts: DenoiseOptions, guidance: number, s: StepperSetup): Stepper {
-  const context = tidy(() => asDtype(s.cfg ? ops.concat([opts.uncond!, opts.cond], 0) : opts.cond, s.dtype));
+  const context = tidy(() => toModels(s.cfg ? ops.concat([opts.uncond!, opts.cond], 0) : opts.cond, s));
   s.owned.push(context);
   const controls = (opts.controls ?? []).map((c) => {
     const img = controlImage(c, s);
@@ -280,9 +287,9 @@ function policyStepper(opts: DenoiseOptions, policy: CachePolicy, store: CacheSt
   s: StepperSetup, alphas: readonly number[]): Stepper {
   const { unet } = opts;
   const gen = new CachedGeneration(store, policy);
-  const context1 = asDtype(opts.cond, s.dtype);
+  const context1 = toModels(opts.cond, s);
   s.owned.push(context1);
-  const context2 = s.cfg ? tidy(() => asDtype(ops.concat([opts.uncond!, opts.cond], 0), s.dtype)) : undefined;
+  const context2 = s.cfg ? tidy(() => toModels(ops.concat([opts.uncond!, opts.cond], 0), s)) : undefined;
   if (context2) s.owned.push(context2);
   const controls: PreparedControl[] = (opts.controls ?? []).map((c) => {
     // The conditioning embedding depends only on the control image: computed once (at the CFG batch) and

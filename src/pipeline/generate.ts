@@ -7,6 +7,7 @@ import type { ClipTextModel } from '../models/clip-text.js';
 import type { TinyAutoencoder } from '../models/taesd.js';
 import type { AutoencoderKL } from '../models/vae.js';
 import * as ops from '../ops/index.js';
+import { tidy } from '../scope.js';
 import type { ClipTokenizer } from '../text/clip-tokenizer.js';
 import type { Tensor } from '../tensor.js';
 import { type DenoiseOptions, denoise } from './denoise.js';
@@ -55,30 +56,21 @@ export function encodeText(enc: TextEncoder, prompt: string): Tensor {
 /** Decodes latents to an image in [0, 1]. */
 export function decodeLatents(vae: AutoencoderKL | TinyAutoencoder, latents: Tensor): Tensor {
   const scale = vae.config.scalingFactor;
-  const z = scale === 1 ? latents : ops.scale(latents, 1 / scale);
-  try {
+  // The decoder runs where its parameters are and in their dtype; the image comes back f32.
+  const param = vae.namedParameters().find(([, p]) => p.tensor)?.[1].tensor;  // (a decoder-only TAESD has no encoder weights)
+  return tidy(() => {
+    let z = scale === 1 ? latents : ops.scale(latents, 1 / scale);
+    if (param && z.device !== param.device) z = z.to(param.device);
+    if (param && z.dtype !== param.dtype) z = z.cast(param.dtype);
     const image = vae.decode(z);  // about [−1, 1]
-    try {
-      const unit = ops.scale(image, 0.5, 0.5);
-      const clamped = clamp01(unit);
-      unit.dispose();
-      return clamped;
-    } finally {
-      image.dispose();
-    }
-  } finally {
-    if (z !== latents) z.dispose();
-  }
+    const unit = clamp01(ops.scale(image, 0.5, 0.5));
+    return unit.dtype === 'f32' ? unit : unit.cast('f32');
+  });
 }
 
-/** min(max(x, 0), 1) from two ReLUs: 1 − relu(1 − relu(x)). */
+/** min(max(x, 0), 1) from two ReLUs: 1 − relu(1 − relu(x)) (inside a tidy). */
 function clamp01(x: Tensor): Tensor {
-  const a = ops.relu(x);
-  const b = ops.scale(a, -1, 1);
-  const c = ops.relu(b);
-  const out = ops.scale(c, -1, 1);
-  for (const t of [a, b, c]) t.dispose();
-  return out;
+  return ops.scale(ops.relu(ops.scale(ops.relu(x), -1, 1)), -1, 1);
 }
 
 /**
