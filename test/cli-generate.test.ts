@@ -83,3 +83,39 @@ t.test('a cached run reports its MACs against the uncached run', async (t) => {
   t.match(text.stdout, /^wrote .*text\.png \(128×128\) in [\d.]+s; denoising [\d.]+s \(4 steps, [\d.]+ steps\/s\)\nMACs: [\d.]+ GMACs with deepCache\(.*\), against [\d.]+ GMACs uncached: [\d.]+% saved/);
   t.match(text.stderr, /loading .*\nstep 1\/4 .*steps\/s {2}ETA .*\n(.*\n)*step 4\/4 .* done in/, 'plain progress lines when stderr is not a terminal');
 });
+
+t.test('--device and --dtype: the same image within their precision; bad values and unavailable devices', async (t) => {
+  const run = (extra: string[], name: string) => {
+    const out = path.join(tmp, `${name}.png`);
+    const r = hgc(['generate', toyPath(), '--prompt', cases[0]!.prompt, '--control', toyPath('eval', `${cases[0]!.name}_control.png`),
+      '--out', out, '--width', '64', '--height', '64', '--steps', '3', '--seed', '5', '--quiet', '--preview-every', '3', ...extra]);
+    return { ...r, out };
+  };
+  const maxDiff = (a: string, b: string) => {
+    const x = rgbOf(a).data, y = rgbOf(b).data;
+    let d = 0;
+    for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i]! - y[i]!));
+    return d;
+  };
+  const ref = run([], 'dev-cpu');
+  t.equal(ref.code, 0, ref.stderr);
+  const half = run(['--dtype', 'f16'], 'dev-cpu-f16');
+  t.equal(half.code, 0, half.stderr);
+  // f16 models on the CPU round every op's output to f16 (measured: 9 levels; a broken run is off by ~100).
+  t.ok(maxDiff(half.out, ref.out) <= 16, `--dtype f16: within ${maxDiff(half.out, ref.out)} uint8 levels of f32`);
+  const sim = run(['--device', 'cuda-sim'], 'dev-sim');
+  if (sim.code === 0) {
+    // The simulated tensor cores multiply f16-rounded operands: close to the CPU, not equal (measured: 7 levels).
+    t.ok(maxDiff(sim.out, ref.out) <= 16, `--device cuda-sim: within ${maxDiff(sim.out, ref.out)} uint8 levels of the cpu`);
+    t.ok(fs.existsSync(sim.out.replace(/\.png$/, '.step-3.png')), 'previews on cuda-sim');
+  } else {
+    t.match(sim.stderr, /--device cuda-sim is not available/);
+  }
+  t.equal(run(['--device', 'gpu0'], 'dev-bad').code, 2, 'unknown device: usage error');
+  t.equal(run(['--dtype', 'f64'], 'dtype-bad').code, 2, 'unknown dtype: usage error');
+  const gpu = run(['--device', 'cuda'], 'dev-cuda');
+  if (gpu.code !== 0) {
+    t.equal(gpu.code, 4, 'no usable GPU: runtime error');
+    t.match(gpu.stderr, /--device cuda is not available here/);
+  }
+});

@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { CachePolicy } from '../cache/policy.js';
+import type { DType } from '../dtype.js';
+import { HgcError } from '../errors.js';
 import { parsePolicySpec, policyNames } from '../cache/spec.js';
 import { readPng, writePng } from '../io/image.js';
 import { SafetensorsFile } from '../io/safetensors.js';
@@ -15,6 +17,7 @@ import { decodeLatents, encodeText } from '../pipeline/generate.js';
 import { denoise } from '../pipeline/denoise.js';
 import { MacCounter, countMacs } from '../profile/macs.js';
 import { runMacs } from '../profile/policy-macs.js';
+import { devices } from '../runtime.js';
 import { schedulerNames } from '../schedulers/factory.js';
 import type { SchedulerName } from '../schedulers/types.js';
 import type { Tensor } from '../tensor.js';
@@ -43,6 +46,8 @@ export const GENERATE_OPTIONS: OptionTable = {
   width: { type: 'string' },
   height: { type: 'string' },
   'preview-every': { type: 'string' },
+  device: { type: 'string' },
+  dtype: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -72,6 +77,8 @@ folder (unet/, controlnet/, text/), e.g. the bundled models/toy-controlnet.
   -o, --out FILE.png           output image (default out.png)
       --width N, --height N    output size in pixels, multiples of 64 (default: the UNet's sample_size × 8)
       --preview-every K        every K steps, write <out>.step-NN.png: TAESD's decoding of the current x₀ estimate
+      --device NAME            cpu | cuda | cuda-sim (default cpu): where the models run (\`hgc devices\` lists them)
+      --dtype NAME             f32 | f16 | bf16 (default f32): the models' dtype (latents and scheduler stay f32)
   -q, --quiet                  no progress bar
       --json                   print the summary as JSON on stdout
 `;
@@ -169,6 +176,12 @@ export function generateMain(argv: readonly string[]): number {
   for (const [name, v] of [['width', widthOpt], ['height', heightOpt]] as const) {
     if (v !== undefined && v % 64 !== 0) throw new UsageError(`hgc generate: --${name} must be a multiple of 64, got ${v}`);
   }
+  const device = choiceOpt<'cpu' | 'cuda' | 'cuda-sim'>('generate', args, 'device', ['cpu', 'cuda', 'cuda-sim'], 'cpu');
+  const dtype = choiceOpt<DType>('generate', args, 'dtype', ['f32', 'f16', 'bf16'], 'f32');
+  const deviceInfo = devices().find((d) => d.name === device);
+  if (!deviceInfo?.available) {
+    throw new HgcError('DEVICE', `hgc generate: --device ${device} is not available here${deviceInfo?.reason ? `: ${deviceInfo.reason}` : ''}`);
+  }
   const noiseFile = stringOpt(args, 'noise');
   const noiseIndex = numberOpt('generate', args, 'noise-index', 0, { integer: true, min: 0 });
   if (noiseFile === undefined && stringOpt(args, 'noise-index') !== undefined) throw new UsageError('hgc generate: --noise-index needs --noise');
@@ -187,6 +200,7 @@ export function generateMain(argv: readonly string[]): number {
     log(`loading ${folder} ...`);
     pipe = loadPipelineFolder(folder, {
       controlnet: stringOpt(args, 'controlnet'), vae: stringOpt(args, 'vae'), taesd: stringOpt(args, 'taesd'), previews: previewEvery > 0,
+      device, dtype,
     });
     noise = noiseFile === undefined ? undefined : readNoise(noiseFile, noiseIndex);
     if (noise && (widthOpt !== undefined || heightOpt !== undefined)) throw new UsageError('hgc generate: --noise sets the size; leave out --width and --height');
@@ -208,7 +222,7 @@ export function generateMain(argv: readonly string[]): number {
           if (previewEvery > 0 && (step + 1) % previewEvery === 0) {
             const file = previewPath(out, step + 1, steps);
             countMacs(() => {
-              const img = pipe!.previewVae!.decodeToUnit(predicted);
+              const img = decodeLatents(pipe!.previewVae!, predicted);  // in the preview decoder's device and dtype
               try {
                 writePng(file, img);
               } finally {

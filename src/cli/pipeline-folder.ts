@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import type { DType } from '../dtype.js';
 import { HgcError } from '../errors.js';
 import { readJsonFile } from '../io/model-folder.js';
 import { loadControlNet, loadUNet } from '../io/model-folder.js';
@@ -22,6 +23,7 @@ import type { UNet2DConditionModel } from '../models/unet.js';
 import { type AutoencoderKL, loadVae } from '../models/vae.js';
 import type { TextEncoder } from '../pipeline/generate.js';
 import type { CreateSchedulerOptions } from '../schedulers/factory.js';
+import type { Device } from '../tensor.js';
 import { ClipTokenizer } from '../text/clip-tokenizer.js';
 import { UsageError } from './exit-codes.js';
 import { locateModels } from './locate-models.js';
@@ -57,6 +59,10 @@ export interface PipelineFolderOptions {
   taesd?: string;
   /** Load TAESD for previews. */
   previews?: boolean;
+  /** Device of every model (default 'cpu'; the toy model's text encoder always runs on the CPU). */
+  device?: Device;
+  /** dtype of every model's parameters (default 'f32'). */
+  dtype?: DType;
 }
 
 const isFile = (p: string) => {
@@ -113,11 +119,11 @@ export function schedulerSettings(file: string): Partial<CreateSchedulerOptions>
 }
 
 /** TAESD or the SD VAE from a folder, by what it holds. */
-function loadDecoder(folder: string): AutoencoderKL | TinyAutoencoder {
-  if (isFile(path.join(folder, TAESD_DECODER_FILE))) return loadTaesd(folder, { parts: 'decoder' });
+function loadDecoder(folder: string, where: { device: Device; dtype: DType }): AutoencoderKL | TinyAutoencoder {
+  if (isFile(path.join(folder, TAESD_DECODER_FILE))) return loadTaesd(folder, { parts: 'decoder', ...where });
   const config = path.join(folder, 'config.json');
-  if (isFile(config) && readObject(config)._class_name === 'AutoencoderTiny') return loadTaesd(folder, { parts: 'decoder' });
-  return loadVae(folder);
+  if (isFile(config) && readObject(config)._class_name === 'AutoencoderTiny') return loadTaesd(folder, { parts: 'decoder', ...where });
+  return loadVae(folder, where);
 }
 
 function isTaesd(v: AutoencoderKL | TinyAutoencoder): v is TinyAutoencoder {
@@ -145,13 +151,14 @@ export function loadPipelineFolder(folder: string, opts: PipelineFolderOptions =
   const dispose = () => {
     for (const m of owned.splice(0)) m.dispose();
   };
+  const where = { device: opts.device ?? 'cpu', dtype: opts.dtype ?? 'f32' };
   try {
     let unetDir: string, cnDir: string, textEncoder: TextEncoder, vae: AutoencoderKL | TinyAutoencoder;
     if (kind === 'toy') {
       unetDir = path.join(folder, 'unet');
       cnDir = opts.controlnet ?? path.join(folder, 'controlnet');
       textEncoder = new ToyTextEncoder(path.join(folder, 'text'));
-      vae = keep(loadDecoder(opts.vae ?? defaultTaesd(folder)));
+      vae = keep(loadDecoder(opts.vae ?? defaultTaesd(folder), where));
     } else {
       unetDir = path.join(folder, 'unet');
       if (opts.controlnet === undefined && !isFile(path.join(folder, 'controlnet', 'config.json'))) {
@@ -159,19 +166,19 @@ export function loadPipelineFolder(folder: string, opts: PipelineFolderOptions =
       }
       cnDir = opts.controlnet ?? path.join(folder, 'controlnet');
       const tokenizer = ClipTokenizer.fromFolder(path.join(folder, 'tokenizer'));
-      textEncoder = { tokenizer, model: keep(loadClipTextModel(folder)) };
-      vae = keep(loadDecoder(opts.vae ?? path.join(folder, 'vae')));
+      textEncoder = { tokenizer, model: keep(loadClipTextModel(folder, where)) };
+      vae = keep(loadDecoder(opts.vae ?? path.join(folder, 'vae'), where));
     }
     const unetConfig = readObject(path.join(unetDir, 'config.json'));
-    const unet = keep(loadUNet(unetDir));
-    const controlnet = keep(loadControlNet(cnDir));
+    const unet = keep(loadUNet(unetDir, where));
+    const controlnet = keep(loadControlNet(cnDir, where));
     // A pipeline root given as --controlnet holds the model in its controlnet/ subfolder (as loadControlNet reads it).
     const cnConfig = isFile(path.join(cnDir, 'config.json')) ? path.join(cnDir, 'config.json') : path.join(cnDir, 'controlnet', 'config.json');
     const controlnetConfig = readObject(cnConfig);
     let previewVae: TinyAutoencoder | undefined;
     if (opts.previews) {
       if (opts.taesd === undefined && isTaesd(vae)) previewVae = vae;
-      else previewVae = keep(loadTaesd(opts.taesd ?? defaultTaesd(kind === 'toy' ? folder : undefined), { parts: 'decoder' }));
+      else previewVae = keep(loadTaesd(opts.taesd ?? defaultTaesd(kind === 'toy' ? folder : undefined), { parts: 'decoder', ...where }));
     }
     const sampleSize = typeof unetConfig.sample_size === 'number' ? unetConfig.sample_size : 64;
     return {
