@@ -6,8 +6,7 @@
 import t from 'tap';
 
 import { ops, tensor } from '../dist/src/index.js';
-import { native } from '../dist/src/native.js';
-import { randomArray, testDevices } from './helpers/reference';
+import { randomArray, sameUnderSimSchedules, testDevices } from './helpers/reference';
 
 const sim = testDevices('reduce', 'group_norm', 'layer_norm', 'softmax', 'strided_copy').includes('cuda-sim');
 
@@ -29,17 +28,5 @@ t.test('kernels give identical results under random schedules', { skip: sim ? fa
     softmaxShort: Array.from(ops.softmax(tensor(rows, [90, 50], opts)).data()),
     transpose: Array.from(ops.permute(tensor(x, [2, 12, 99], opts), [0, 2, 1]).data()),
   });
-  const before = native.simConfigure();
-  try {
-    native.simConfigure({ seed: 0, threads: 1 });
-    const reference = run();
-    for (const [seed, threads] of [[12345, 2], [987654321, 3]] as [number, number][]) {
-      native.simConfigure({ seed, threads });
-      const got = run();
-      for (const key of Object.keys(reference) as (keyof typeof reference)[])
-        t.same(got[key], reference[key], `${key}: seed ${seed}, ${threads} threads`);
-    }
-  } finally {
-    native.simConfigure(before);
-  }
+  sameUnderSimSchedules(t, run);
 });

@@ -6,7 +6,7 @@ import t from 'tap';
 
 import { countMacs, ops, Tensor, tensor, zeros } from '../dist/src/index.js';
 import { native } from '../dist/src/native.js';
-import { isSim, normError, randomArray, refAttention, testDevices } from './helpers/reference';
+import { isSim, normError, randomArray, refAttention, sameUnderSimSchedules, testDevices } from './helpers/reference';
 
 const code = (c: string) => ({ name: 'HgcError', code: c });
 const TOL = 1e-5;
@@ -257,20 +257,8 @@ t.test('attention on cuda-sim: identical bits under random schedules', { skip: t
     for (const x of [Q, K, V, probs, out, rep]) x.dispose();
     return r;
   };
-  const before = native.simConfigure();
-  try {
-    native.simConfigure({ seed: 0, threads: 1 });
-    const reference = run();
-    t.notOk(reference.out.some(Number.isNaN), 'no NaN (no poisoned shared memory read)');
-    for (const [seed, threads] of [[12345, 2], [987654321, 3]] as [number, number][]) {
-      native.simConfigure({ seed, threads });
-      const got = run();
-      for (const key of Object.keys(reference) as (keyof typeof reference)[])
-        t.same(got[key], reference[key], `${key}: seed ${seed}, ${threads} threads`);
-    }
-  } finally {
-    native.simConfigure(before);
-  }
+  const reference = sameUnderSimSchedules(t, run);
+  t.notOk(reference.out.some(Number.isNaN), 'no NaN (no poisoned shared memory read)');
 });
 
 t.test('attention on meta: shapes and MACs (attention products only under "all")', async (t) => {

@@ -1,5 +1,6 @@
 // Test helpers: a seeded generator for inputs, float64 reference implementations and error measures.
 import { devices } from '../../dist/src/index.js';
+import { native } from '../../dist/src/native.js';
 
 /**
  * Devices a shared test body runs on: every available device except meta whose backend implements all the
@@ -142,4 +143,26 @@ export function refAttention(q: ArrayLike<number>, k: ArrayLike<number>, v: Arra
     }
   }
   return { out, probs };
+}
+
+/**
+ * Runs `run` on cuda-sim with the default schedule (seed 0, one thread), then with two random resume orders on
+ * 2 and 3 threads, and checks that every field of the result is identical each time; the simulator's settings
+ * are restored afterwards. Returns the reference result.
+ */
+export function sameUnderSimSchedules<R extends Record<string, unknown>>(
+  t: { same(found: unknown, wanted: unknown, message?: string): unknown }, run: () => R): R {
+  const before = native.simConfigure();
+  try {
+    native.simConfigure({ seed: 0, threads: 1 });
+    const reference = run();
+    for (const [seed, threads] of [[12345, 2], [987654321, 3]] as [number, number][]) {
+      native.simConfigure({ seed, threads });
+      const got = run();
+      for (const key of Object.keys(reference)) t.same(got[key], reference[key], `${key}: seed ${seed}, ${threads} threads`);
+    }
+    return reference;
+  } finally {
+    native.simConfigure(before);
+  }
 }
